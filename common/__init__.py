@@ -1,0 +1,1 @@
+"""Shared pieces of the NPU PTQ deployment pipeline (used by ptq_conv2x and lenet_npu)."""
