@@ -1,0 +1,45 @@
+# Top-level entry points. The first target that needs Python creates .venv and installs
+# requirements.txt into it (once; nothing to do on later calls).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: all venv run_py test pytest lit bench clean features
+
+all: venv
+	$(MAKE) -C ptq_conv2x PYTHON=$(abspath $(PY))
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+features: venv
+	$(PY) -m common.hw
+
+run_py: venv
+	$(MAKE) -C ptq_conv2x run_py PYTHON=$(abspath $(PY))
+
+# lit first, pytest last (its summary is the last line); either failing fails the target.
+test: venv
+	@status=0; \
+	$(VENV)/bin/lit -sv tests/lit || status=1; \
+	$(PY) -m pytest || status=1; \
+	exit $$status
+
+pytest: venv
+	$(PY) -m pytest
+
+lit: venv
+	$(VENV)/bin/lit -sv tests/lit
+
+bench: venv
+	$(PY) -m common.bench --out bench-results.txt
+
+clean:
+	rm -rf build tests/lit/Output .pytest_cache .hypothesis bench-results.txt
+	$(MAKE) -C ptq_conv2x clean

@@ -1,0 +1,57 @@
+"""`make bench`: run every benchmark entry and write one results file.
+
+An entry is a module with ``run() -> list[dict]`` whose rows hold ``name``, ``value``,
+``unit`` and ``note``. The file is written atomically; rows are also printed.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import platform
+import time
+import traceback
+
+from common.checkpoint import atomic_write_bytes
+
+ENTRIES = ["common.kernels.bench", "common.emu.bench", "ptq_conv2x.bench"]
+
+
+def format_rows(rows: list[dict]) -> str:
+    """Fixed-width table of benchmark rows."""
+    out = []
+    for r in rows:
+        v = r["value"]
+        vs = f"{v:.4g}" if isinstance(v, float) else str(v)
+        out.append(f"{r['name']:<58s} {vs:>12s} {r.get('unit', ''):<10s} {r.get('note', '')}")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="bench-results.txt")
+    p.add_argument("--only", nargs="*", help="module names to run (default: all)")
+    a = p.parse_args(argv)
+    lines = [f"# benchmarks {time.strftime('%Y-%m-%d %H:%M:%S')} on {platform.node()} "
+             f"({platform.processor() or platform.machine()})"]
+    failed = False
+    for mod in a.only or ENTRIES:
+        t0 = time.time()
+        print(f"== {mod}", flush=True)
+        try:
+            rows = importlib.import_module(mod).run()
+        except Exception:  # noqa: BLE001 - report and go on with the other entries
+            failed = True
+            msg = traceback.format_exc()
+            print(msg)
+            lines += [f"== {mod}: FAILED", msg]
+            continue
+        text = format_rows(rows)
+        print(text, flush=True)
+        lines += [f"== {mod} ({time.time() - t0:.0f} s)", text]
+    atomic_write_bytes(a.out, ("\n".join(lines) + "\n").encode())
+    print(f"wrote {a.out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

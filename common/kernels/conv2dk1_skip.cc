@@ -1,0 +1,136 @@
+// conv2dk1_skip.cc - bottleneck tail: 1x1 conv3 + residual add (+ ReLU), one row.
+//
+// C API:
+//   void conv2dk1_skip_ui8(const uint8_t* in0, const uint8_t* in1, const int8_t* params,
+//                          uint8_t* out, const uint8_t* skip,
+//                          int32_t W, int32_t IC, int32_t OC,
+//                          int32_t shift, int32_t skip_shift, int32_t rounding)
+//   void conv2dk1_skip_init_ui8(const uint8_t* in0, const uint8_t* in1,
+//                          const int8_t* params, uint8_t* out, const int8_t* skip_in,
+//                          int32_t W, int32_t IC, int32_t OC, int32_t IC_skip,
+//                          int32_t shift, int32_t skip_shift, int32_t skip_conv_shift,
+//                          int32_t rounding)
+// in0, in1 : the conv3 input split in two channel halves, each [IC/2/8][W][8] uint8:
+//            in0 = channels [0, IC/2), in1 = [IC/2, IC). IC multiple of 16.
+// params   : blob(conv3 1x1 IC -> OC) (pack_conv_params layout); for the _init variant
+//            immediately followed by blob(skip projection 1x1 IC_skip -> OC).
+// skip     : [OC/8][W][8] uint8, already at the add scale (blocks 1, 2).
+// skip_in  : [IC_skip/8][W][8] int8 block input (block 0), projected by the 2nd blob.
+// out      : [OC/8][W][8] uint8.
+//   y3  = SRS_int8(bias3 + conv3(in), shift)
+//   s   = skip                     or  SRS_int8(bias_s + proj(skip_in), skip_conv_shift)
+//   out = SRS_uint8(int32(y3) + int32(s), skip_shift)        (ReLU fused)
+// Shifts -8..31 (skip_shift of 0 and -1 occur after PTQ); rounding 0 half-even, 1 half-up.
+#include <cstdint>
+
+#include "requant.h"
+
+#if defined(__AIENGINE__)
+// ---- AIE2 vector path (W % 4 == 0): mmul<4, 8, 8> tiles as in conv2dk1.cc. The add is
+// done on int16 lanes in a fresh accumulator (|y3 + s| <= 383), then one SRS to uint8.
+// 8 int32 biases broadcast to the 4 columns of a tile.
+static inline aie::accum<acc32, 32> bias_tile(const int32_t *bias8) {
+  const aie::vector<int32_t, 8> b = aie::load_v<8>(bias8);
+  aie::accum<acc32, 32> a;
+  a.from_vector(aie::concat(b, b, b, b), 0);
+  return a;
+}
+
+// acc + 4-column x 8-output-channel 1x1 tile over IB input blocks of one row.
+template <typename TI>
+static inline aie::accum<acc32, 32> k1_tile(aie::accum<acc32, 32> acc, const TI *in,
+                                            const int8_t *wob, int W, int IB, int x) {
+  aie::mmul<4, 8, 8, TI, int8_t> m(acc);
+  for (int ib = 0; ib < IB; ++ib)
+    m.mac(aie::load_v<32>(in + (ib * W + x) * 8), aie::load_v<64>(wob + ib * 64));
+  return m.to_accum();
+}
+
+static inline aie::vector<uint8_t, 32> skip_add(aie::vector<int8_t, 32> y3,
+                                                aie::vector<int16_t, 32> s, int32_t skip_shift) {
+  aie::accum<acc32, 32> sum;
+  sum.from_vector(aie::add(y3.unpack(), s), 0);  // int16 lanes: exact
+  return npu_aie_srs<uint8_t>(sum, skip_shift);
+}
+
+static void skip_impl(const uint8_t *in0, const uint8_t *in1, const int8_t *params, uint8_t *out,
+                      const uint8_t *skip, const int8_t *skip_in, int32_t W, int32_t IC,
+                      int32_t OC, int32_t IC_skip, int32_t shift, int32_t skip_shift,
+                      int32_t skip_conv_shift, int32_t rounding) {
+  npu_aie_set_modes(rounding);
+  const int IBh = IC / 16;  // input blocks per half
+  const int32_t *bias3 = (const int32_t *)(params + OC * IC);
+  const int8_t *pskip = params + OC * IC + 4 * OC;
+  const int32_t *bias_s = (const int32_t *)(pskip + OC * IC_skip);
+  for (int ob = 0; ob < OC / 8; ++ob)
+    for (int x = 0; x < W; x += 4) {
+      // two halves of the input channels: weight blocks [ob][0..IBh) and [ob][IBh..2IBh)
+      const int8_t *w3 = params + ob * (IC / 8) * 64;
+      aie::accum<acc32, 32> a = k1_tile(bias_tile(bias3 + ob * 8), in0, w3, W, IBh, x);
+      a = k1_tile(a, in1, w3 + IBh * 64, W, IBh, x);
+      const aie::vector<int8_t, 32> y3 = npu_aie_srs<int8_t>(a, shift);
+      aie::vector<int16_t, 32> s;
+      if (skip_in) {
+        const int8_t *wsk = pskip + ob * (IC_skip / 8) * 64;
+        s = npu_aie_srs<int8_t>(k1_tile(bias_tile(bias_s + ob * 8), skip_in, wsk, W,
+                                        IC_skip / 8, x),
+                                skip_conv_shift).unpack();
+      } else {
+        s = aie::load_v<32>(skip + (ob * W + x) * 8).unpack().template cast_to<int16_t>();
+      }
+      aie::store_v(out + (ob * W + x) * 8, skip_add(y3, s, skip_shift));
+    }
+}
+#else
+// ---- portable host path (see conv_host.h).
+#include "conv_host.h"
+
+static void skip_impl(const uint8_t *in0, const uint8_t *in1, const int8_t *params, uint8_t *out,
+                      const uint8_t *skip, const int8_t *skip_in, int32_t W, int32_t IC,
+                      int32_t OC, int32_t IC_skip, int32_t shift, int32_t skip_shift,
+                      int32_t skip_conv_shift, int32_t rounding) {
+  npu_host::Scratch &s = npu_host::scratch();
+  const size_t n_acc = (size_t)W * OC;
+  s.rows.resize((size_t)W * (IC + IC_skip));
+  s.acc.resize(2 * n_acc);
+  int32_t *rows3 = s.rows.data();
+  npu_host::load_row(in0, W, IC / 2, 0, rows3, IC);
+  npu_host::load_row(in1, W, IC / 2, 0, rows3 + IC / 2, IC);
+  const int32_t *r3[1] = {rows3};
+  int32_t *acc3 = s.acc.data();
+  npu_host::conv_rows(r3, 1, 1, IC, W, params, OC, 0, OC, acc3);
+  int32_t *accs = nullptr;
+  if (skip_in) {
+    int32_t *rows_s = rows3 + (size_t)W * IC;
+    npu_host::load_row(skip_in, W, IC_skip, 0, rows_s, IC_skip);
+    const int32_t *rs[1] = {rows_s};
+    accs = acc3 + n_acc;
+    npu_host::conv_rows(rs, 1, 1, IC_skip, W, params + (size_t)OC * IC + 4 * OC, OC, 0, OC,
+                        accs);
+  }
+  for (int ob = 0; ob < OC / 8; ++ob)
+    for (int x = 0; x < W; ++x)
+      for (int i = 0; i < 8; ++i) {
+        const size_t a = (size_t)x * OC + ob * 8 + i, o = ((size_t)ob * W + x) * 8 + i;
+        const int32_t y3 = npu_srs_i8(acc3[a], shift, rounding);
+        const int32_t sv = skip_in ? npu_srs_i8(accs[a], skip_conv_shift, rounding) : skip[o];
+        out[o] = npu_srs_u8(y3 + sv, skip_shift, rounding);
+      }
+}
+#endif
+
+extern "C" {
+void conv2dk1_skip_ui8(const uint8_t *in0, const uint8_t *in1, const int8_t *params,
+                       uint8_t *out, const uint8_t *skip, int32_t W, int32_t IC, int32_t OC,
+                       int32_t shift, int32_t skip_shift, int32_t rounding) {
+  skip_impl(in0, in1, params, out, skip, nullptr, W, IC, OC, 0, shift, skip_shift, 0, rounding);
+}
+
+void conv2dk1_skip_init_ui8(const uint8_t *in0, const uint8_t *in1, const int8_t *params,
+                            uint8_t *out, const int8_t *skip_in, int32_t W, int32_t IC,
+                            int32_t OC, int32_t IC_skip, int32_t shift, int32_t skip_shift,
+                            int32_t skip_conv_shift, int32_t rounding) {
+  skip_impl(in0, in1, params, out, nullptr, skip_in, W, IC, OC, IC_skip, shift, skip_shift,
+            skip_conv_shift, rounding);
+}
+}

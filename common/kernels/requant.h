@@ -1,0 +1,75 @@
+// requant.h - scalar shift-round-saturate (SRS) shared by all host kernel paths.
+//
+// Semantics match common/quant.py::requantize exactly:
+//   shift > 0 : acc / 2^shift, rounded half-to-even (rounding == 0, AIE conv_even)
+//               or half-up, floor(x + 0.5) (rounding == 1, AIE positive_inf);
+//   shift == 0: unchanged (no rounding term);
+//   shift < 0 : acc * 2^-shift, exact in int64 (SRS cannot shift left);
+//   then saturate to [lo, hi]: int8 [-128, 127], uint8 [0, 255] (ReLU fused).
+// Valid shift range: NPU_SHIFT_MIN..NPU_SHIFT_MAX (callers validate; see quant.py).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#define NPU_SHIFT_MIN (-8)
+#define NPU_SHIFT_MAX 31
+#define NPU_ROUND_HALF_EVEN 0
+#define NPU_ROUND_HALF_UP 1
+
+static inline int64_t npu_round_shift(int64_t acc, int32_t shift, int32_t rounding) {
+  if (shift > 0) {
+    const int64_t q = acc >> shift;  // arithmetic: floor(acc / 2^shift)
+    const int64_t r = acc - (q * (int64_t(1) << shift));
+    const int64_t half = int64_t(1) << (shift - 1);
+    if (rounding == NPU_ROUND_HALF_UP) return q + (r >= half);
+    return q + ((r > half) | ((r == half) & (q & 1)));
+  }
+  if (shift < 0) return acc * (int64_t(1) << (-shift));
+  return acc;
+}
+
+static inline int64_t npu_clamp(int64_t v, int64_t lo, int64_t hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
+
+static inline int8_t npu_srs_i8(int64_t acc, int32_t shift, int32_t rounding) {
+  return (int8_t)npu_clamp(npu_round_shift(acc, shift, rounding), -128, 127);
+}
+
+static inline uint8_t npu_srs_u8(int64_t acc, int32_t shift, int32_t rounding) {
+  return (uint8_t)npu_clamp(npu_round_shift(acc, shift, rounding), 0, 255);
+}
+
+// Type-directed form used by templated kernels: int8 out or uint8 (ReLU) out.
+template <typename T> static inline T npu_srs(int64_t acc, int32_t shift, int32_t rounding);
+template <> inline int8_t npu_srs<int8_t>(int64_t acc, int32_t s, int32_t r) {
+  return npu_srs_i8(acc, s, r);
+}
+template <> inline uint8_t npu_srs<uint8_t>(int64_t acc, int32_t s, int32_t r) {
+  return npu_srs_u8(acc, s, r);
+}
+
+#if defined(__AIENGINE__)
+// ---------------------------------------------------------------------------
+// AIE vector requantization (not compiled on the host; checked by review only).
+#include <aie_api/aie.hpp>
+
+// Rounding + saturation for all following SRS; rounding 0 -> conv_even, 1 -> positive_inf.
+static inline void npu_aie_set_modes(int32_t rounding) {
+  aie::set_saturation(aie::saturation_mode::saturate);
+  aie::set_rounding(rounding == NPU_ROUND_HALF_UP ? aie::rounding_mode::positive_inf
+                                                  : aie::rounding_mode::conv_even);
+}
+
+// SRS of a 32-bit accumulator vector to TO (int8 or uint8; uint8 saturation = ReLU).
+// shift >= 0: native SRS. shift < 0: SRS cannot shift left, so first saturate to
+// int16 (any |v| >= 2^15 saturates the 8-bit result anyway), multiply by 2^-shift
+// (<= 2^8) into a fresh 32-bit accumulator (exact, |v| < 2^23), then SRS by 0.
+template <typename TO, unsigned N>
+static inline aie::vector<TO, N> npu_aie_srs(const aie::accum<acc32, N> &acc, int32_t shift) {
+  if (shift >= 0) return acc.template to_vector<TO>(shift);
+  aie::vector<int16_t, N> v = acc.template to_vector<int16_t>(0);
+  aie::accum<acc32, N> scaled = aie::mul(v, (int16_t)(1 << (-shift)));
+  return scaled.template to_vector<TO>(0);
+}
+#endif
