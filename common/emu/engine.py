@@ -1,0 +1,246 @@
+"""Run-time core: parties (threads), blocking with exact deadlock detection, and the
+element streams that move objects between fifo endpoints.
+
+All shared state of one run is guarded by a single lock (``Engine.lock``). Data movement
+(the DMA side) is done synchronously under that lock by whichever party changed state,
+so when every party is blocked nothing else can move: that is a deadlock (or, when the
+host only waits for non-awaited transfers, the normal end of the run).
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Callable
+
+import numpy as np
+
+from .errors import DeadlockError, DesignError, StopRun
+
+_tl = threading.local()
+
+
+def current_party() -> "Party | None":
+    """The party (worker or host) running on this thread, if inside a run."""
+    return getattr(_tl, "party", None)
+
+
+def set_current_party(p: "Party | None") -> None:
+    _tl.party = p
+
+
+class Party:
+    """One concurrent participant of a run: a worker thread or the host sequence."""
+
+    __slots__ = ("name", "kind", "eng", "cond", "blocked", "pred", "waiting", "kcalls",
+                 "kmacs", "tile", "local_bufs", "lb_index", "thread", "worker")
+
+    def __init__(self, eng: "Engine", name: str, kind: str, tile=None, worker=None):
+        self.name, self.kind, self.eng, self.tile, self.worker = name, kind, eng, tile, worker
+        self.cond = threading.Condition(eng.lock)
+        self.blocked = False
+        self.pred: Callable[[], bool] | None = None
+        self.waiting = ""
+        self.kcalls: dict[str, int] = {}
+        self.kmacs = 0
+        self.local_bufs: list = []
+        self.lb_index = 0
+        self.thread: threading.Thread | None = None
+
+
+class Engine:
+    """Shared state of one run."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.parties: list[Party] = []
+        self.n_alive = 0
+        self.n_blocked = 0
+        self.stopping = False
+        self.finished_ok = False
+        self.error: BaseException | None = None
+        self._work: deque = deque()
+        self._pumping = False
+        self.task_waiters: list[Party] = []
+        self.host: Party | None = None
+        self.host_final = False
+        self.final_ok: Callable[[], bool] = lambda: True
+        self.reporters: list[Callable[[], str]] = []
+
+    # ---- parties ----------------------------------------------------------------
+    def add_party(self, p: Party) -> Party:
+        self.parties.append(p)
+        self.n_alive += 1
+        return p
+
+    def party_exit(self, p: Party) -> None:
+        with self.lock:
+            self.n_alive -= 1
+            if not self.stopping and self.n_alive > 0 and self.n_blocked == self.n_alive:
+                self._all_blocked()
+
+    def block(self, party: Party, waitlist: list, pred: Callable[[], bool], desc: str) -> None:
+        """Block ``party`` (lock held) until ``pred()`` holds; raise StopRun on stop."""
+        if self.stopping:
+            raise StopRun()
+        party.blocked, party.pred, party.waiting = True, pred, desc
+        waitlist.append(party)
+        self.n_blocked += 1
+        if self.n_blocked == self.n_alive:
+            self._all_blocked()
+        while party.blocked and not self.stopping:
+            party.cond.wait()
+        if party.blocked:
+            party.blocked = False
+            self.n_blocked -= 1
+            if party in waitlist:
+                waitlist.remove(party)
+            raise StopRun()
+
+    def wake(self, waitlist: list) -> None:
+        """Unblock the parties on ``waitlist`` whose predicate now holds (lock held)."""
+        for p in list(waitlist):
+            if p.pred():
+                waitlist.remove(p)
+                p.blocked = False
+                self.n_blocked -= 1
+                p.cond.notify()
+
+    def _all_blocked(self) -> None:
+        if self.host_final and self.host is not None and self.host.blocked and self.final_ok():
+            self.finished_ok = True
+        else:
+            self.error = DeadlockError(self.report())
+        self._stop_locked()
+
+    def report(self) -> str:
+        lines = ["deadlock: every worker and the runtime sequence are blocked or finished"]
+        lines.append("blocked parties:")
+        for p in self.parties:
+            if p.blocked:
+                lines.append(f"  {p.kind} '{p.name}' waits for {p.waiting}")
+        lines.append("fifo occupancy:")
+        for r in self.reporters:
+            lines.append("  " + r())
+        return "\n".join(lines)
+
+    def _stop_locked(self) -> None:
+        self.stopping = True
+        for p in self.parties:
+            p.cond.notify_all()
+
+    def stop(self) -> None:
+        with self.lock:
+            self._stop_locked()
+
+    def fail(self, err: BaseException) -> None:
+        with self.lock:
+            if self.error is None and not self.finished_ok:
+                self.error = err
+            self._stop_locked()
+
+    # ---- data movement work queue ---------------------------------------------------
+    def schedule(self, item) -> None:
+        if not item.queued:
+            item.queued = True
+            self._work.append(item)
+
+    def pump(self) -> None:
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            work = self._work
+            while work:
+                it = work.popleft()
+                it.queued = False
+                it.work()
+        finally:
+            self._pumping = False
+
+
+# ---------------------------------------------------------------------------------------
+# Streams
+# ---------------------------------------------------------------------------------------
+class _Seg:
+    __slots__ = ("arr", "start", "end", "done")
+
+    def __init__(self, arr, start, end, done):
+        self.arr, self.start, self.end, self.done = arr, start, end, done
+
+
+class Stream:
+    """The element stream of one fifo: producer pushes segments, readers pull at their pace.
+
+    A segment is dropped (and its ``done`` callback run, returning the producer buffer)
+    once every reader has read past it: the slowest reader back-pressures the producer.
+    """
+
+    def __init__(self, eng: Engine, name: str):
+        self.eng, self.name = eng, name
+        self.segs: deque = deque()
+        self.end = 0
+        self.readers: list = []
+
+    def push(self, arr: np.ndarray, done: Callable[[], None] | None = None) -> None:
+        n = arr.size
+        if not self.readers:
+            if done is not None:
+                done()
+            return
+        self.segs.append(_Seg(arr, self.end, self.end + n, done))
+        self.end += n
+        for r in self.readers:
+            self.eng.schedule(r)
+
+    def read_into(self, pos: int, dst: np.ndarray) -> None:
+        take, i = dst.size, 0
+        for s in self.segs:
+            if s.end <= pos:
+                continue
+            o = pos - s.start
+            k = min(s.end - pos, take - i)
+            dst[i:i + k] = s.arr[o:o + k]
+            i += k
+            pos += k
+            if i == take:
+                return
+
+    def trim(self) -> None:
+        segs = self.segs
+        if not segs:
+            return
+        m = min(r.pos for r in self.readers)
+        while segs and segs[0].end <= m:
+            s = segs.popleft()
+            if s.done is not None:
+                s.done()
+
+    def pending(self) -> int:
+        return self.end - (min(r.pos for r in self.readers) if self.readers else self.end)
+
+
+class StreamWalk:
+    """A producer-side ``to_stream`` transform applied to each pushed object."""
+
+    def __init__(self, tap, pad_value=0):
+        self.walk = tap.walk()
+        self.tnumel = tap.tensor_numel
+        self.mask = self.walk >= 0 if tap.padding is not None else None
+        self.pad_value = pad_value
+
+    def apply(self, flat: np.ndarray) -> np.ndarray:
+        if flat.size != self.tnumel:
+            if flat.size % self.tnumel:
+                raise DesignError(f"to_stream pattern over {self.tnumel} elements cannot walk "
+                                  f"an object of {flat.size} elements")
+            rows = flat.reshape(-1, self.tnumel)
+            return np.concatenate([self.apply(r) for r in rows])
+        if self.mask is None:
+            return flat[self.walk]
+        out = np.full(self.walk.size, self.pad_value, dtype=flat.dtype)
+        out[self.mask] = flat[self.walk[self.mask]]
+        return out
+
+
+def alloc_pool(depth: int, shape, dtype) -> list[np.ndarray]:
+    return [np.zeros(shape, dtype) for _ in range(depth)]

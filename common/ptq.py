@@ -1,0 +1,136 @@
+"""Brevitas helpers shared by the networks: power-of-two quantizers per rounding mode,
+calibration, and extraction of integers and scales from calibrated layers.
+
+Quantizers (all per-tensor, symmetric, scales restricted to powers of two):
+  weights     int8 narrow range [-127, 127], scale from the max |w|;
+  activations int8 [-128, 127] or uint8 [0, 255] (after ReLU), scale from the 99.999th
+              percentile collected during calibration;
+  biases      int32 with scale s_in * s_w (Brevitas ``Int32Bias``).
+The activation rounding follows the project's rounding setting so that the integer
+pipeline (common.quant.requantize) matches the Brevitas fake-quant model bit for bit:
+half_even is Brevitas's own ``torch.round``; half_up is floor(x + 0.5) (straight-through
+gradient), plugged in as the quantizer's ``float_to_int_impl``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import torch
+from brevitas.graph.calibrate import calibration_mode
+from brevitas.nn import QuantConv2d, QuantIdentity, QuantReLU
+from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint,
+                            Int32Bias, Uint8ActPerTensorFixedPoint)
+from torch import nn
+
+from common.quant import RoundingMode, po2_exponent
+
+
+class RoundHalfUpSte(torch.nn.Module):
+    """floor(x + 0.5) forward, identity gradient (AIE ``positive_inf`` rounding)."""
+
+    def __init__(self) -> None:  # explicit: Brevitas's injector rejects *args/**kwargs
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + (torch.floor(x + 0.5) - x).detach()
+
+
+class Int8ActPo2HalfUp(Int8ActPerTensorFixedPoint):
+    """Signed int8 po2 activation quantizer rounding half up."""
+
+    float_to_int_impl = RoundHalfUpSte
+
+
+class Uint8ActPo2HalfUp(Uint8ActPerTensorFixedPoint):
+    """Unsigned int8 po2 activation quantizer rounding half up."""
+
+    float_to_int_impl = RoundHalfUpSte
+
+
+def act_quantizers(rounding: RoundingMode) -> tuple[type, type]:
+    """(signed int8, unsigned int8) Brevitas activation quantizers for ``rounding``."""
+    if RoundingMode(rounding) is RoundingMode.HALF_UP:
+        return Int8ActPo2HalfUp, Uint8ActPo2HalfUp
+    return Int8ActPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
+
+
+def quant_conv(conv_w: torch.Tensor, conv_b: torch.Tensor, padding: int = 0) -> QuantConv2d:
+    """A QuantConv2d (int8 po2 weights, int32 bias) initialised with folded float params."""
+    o, i, kh, kw = conv_w.shape
+    q = QuantConv2d(i, o, (kh, kw), padding=padding, bias=True,
+                    weight_quant=Int8WeightPerTensorFixedPoint, bias_quant=Int32Bias,
+                    return_quant_tensor=True)
+    with torch.no_grad():
+        q.weight.copy_(conv_w)
+        q.bias.copy_(conv_b)
+    return q
+
+
+def quant_act(rounding: RoundingMode, signed: bool) -> nn.Module:
+    """QuantIdentity (int8) or QuantReLU (uint8) returning QuantTensors."""
+    i8, u8 = act_quantizers(rounding)
+    if signed:
+        return QuantIdentity(act_quant=i8, return_quant_tensor=True)
+    return QuantReLU(act_quant=u8, return_quant_tensor=True)
+
+
+@torch.no_grad()
+def calibrate(model: nn.Module, batches: Iterable[torch.Tensor], progress: bool = True) -> None:
+    """Collect activation statistics with Brevitas ``calibration_mode`` (eval mode after)."""
+    from tqdm import tqdm
+
+    model.eval()
+    with calibration_mode(model):
+        for x in tqdm(list(batches), desc="calibrate", disable=not progress):
+            model(x)
+    model.eval()
+
+
+def act_scale(act: nn.Module, what: str) -> float:
+    """Power-of-two output scale of a calibrated QuantIdentity/QuantReLU (checked)."""
+    s = act.act_quant.scale()
+    po2_exponent(s, what)
+    return float(s.item())
+
+
+@dataclass(frozen=True)
+class IntConv:
+    """Integer parameters of one QuantConv2d: OIHW int8 weights, int32 bias, scales."""
+
+    weight: np.ndarray   # int8, (O, I, KH, KW)
+    bias: np.ndarray     # int32, (O,), in units of s_in * s_w
+    s_w: float           # weight scale (power of two)
+
+
+def int_conv(q: QuantConv2d, s_in: float, what: str) -> IntConv:
+    """Extract integers from a calibrated QuantConv2d whose input scale is ``s_in``."""
+    qw = q.quant_weight()
+    s_w = float(qw.scale.reshape(-1)[0].item())
+    po2_exponent(s_w, f"{what} weight scale")
+    if qw.scale.numel() != 1:
+        raise ValueError(f"{what}: expected a per-tensor weight scale, got {qw.scale.shape}")
+    w = qw.int(float_datatype=False).detach().cpu().numpy()
+    if w.min() < -128 or w.max() > 127:
+        raise ValueError(f"{what}: weights outside int8")
+    s_b = s_in * s_w
+    bq = q.bias_quant
+    if not bq.cache_inference_quant_bias or bq._cached_bias is None:
+        raise ValueError(f"{what}: no cached quantized bias; call enable_bias_cache(model) "
+                         "and run one eval forward first")
+    cached_scale = float(bq.get_cached("scale").reshape(-1)[0].item())
+    if cached_scale != s_b:
+        raise ValueError(f"{what}: bias scale {cached_scale} != s_in * s_w = {s_b}")
+    b = torch.round(bq.get_cached("value").detach().double() / s_b)
+    lim = 2.0 ** 31
+    if b.min() < -lim or b.max() > lim - 1:
+        raise ValueError(f"{what}: bias does not fit int32 at scale {s_b}")
+    return IntConv(w.astype(np.int8), b.numpy().astype(np.int32), s_w)
+
+
+def enable_bias_cache(model: nn.Module) -> None:
+    """Make every QuantConv2d keep its last quantized bias (read by ``int_conv``)."""
+    for m in model.modules():
+        if isinstance(m, QuantConv2d) and m.bias_quant is not None:
+            m.bias_quant.cache_inference_quant_bias = True

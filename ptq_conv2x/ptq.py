@@ -1,0 +1,38 @@
+"""Post-training quantization of the conv2_x stage with Brevitas -> deploy bundle.
+
+    python -m ptq_conv2x.ptq [--checkpoint CK] [--rounding half_even|half_up] \
+        [--calib-images 256] [--data-dir DIR] --out ptq_conv2x/build/conv2x_bundle.npz
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ptq_conv2x.pipeline import DEFAULT_CHECKPOINT, ptq_config, write_bundle_for
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--rounding", default="half_even", choices=["half_even", "half_up"])
+    p.add_argument("--calib-images", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    a = p.parse_args(argv)
+    cfg = ptq_config(a.dataset, a.rounding, a.calib_images, a.seed)
+    prep = write_bundle_for(a.checkpoint, cfg, a.out, a.data_dir)
+    for i, b in enumerate(prep.stage.blocks):
+        print(f"block{i}: shifts conv1 {b.conv1.shift} conv2 {b.conv2.shift} conv3 "
+              f"{b.conv3.shift} skip {b.skip_shift} add->out {b.out_shift}")
+    print(f"wrote {a.out} ({cfg['rounding']}, {cfg['calib_images']} calibration images)")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except (RuntimeError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(1)

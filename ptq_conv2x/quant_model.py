@@ -1,0 +1,92 @@
+"""Brevitas fake-quant model of Conv2xNet: float stem -> quantized conv2_x stage -> float head.
+
+The stage mirrors the NPU kernels exactly (see common/kernels):
+  x (int8 for block 0, uint8 after)
+  h1 = relu1(conv1(x))               uint8   [conv2dk1_*_ui8]
+  h2 = relu2(conv2(h1))              uint8   [conv2dk3_ui8, 3x3, padding 1]
+  y  = add_q(conv3(h2))              int8    ]
+  s  = add_q(proj(x)) | add_q(x)     int8    ] [conv2dk1_skip_init_ui8 / conv2dk1_skip_ui8]
+  out = relu3(y + s)                 uint8   ]
+``add_q`` is ONE quantizer applied to both operands of the add, so they share a scale and
+the kernel adds them in int32. BatchNorm is folded into conv weight and bias.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from common.ptq import calibrate, enable_bias_cache, quant_act, quant_conv
+from common.quant import RoundingMode
+from ptq_conv2x.model import Bottleneck, Conv2xNet, fold_bn
+
+
+class QuantBottleneck(nn.Module):
+    """Quantized bottleneck built from a float one (BN folded)."""
+
+    def __init__(self, fb: Bottleneck, rounding: RoundingMode):
+        super().__init__()
+        self.conv1 = quant_conv(*fold_bn(fb.conv1, fb.bn1))
+        self.relu1 = quant_act(rounding, signed=False)
+        self.conv2 = quant_conv(*fold_bn(fb.conv2, fb.bn2), padding=1)
+        self.relu2 = quant_act(rounding, signed=False)
+        self.conv3 = quant_conv(*fold_bn(fb.conv3, fb.bn3))
+        self.proj = quant_conv(*fold_bn(fb.proj, fb.bn_proj)) if fb.proj is not None else None
+        self.add_q = quant_act(rounding, signed=True)
+        self.relu3 = quant_act(rounding, signed=False)
+
+    def forward(self, x):
+        h = self.relu2(self.conv2(self.relu1(self.conv1(x))))
+        y = self.add_q(self.conv3(h))
+        s = self.add_q(self.proj(x) if self.proj is not None else x)
+        return self.relu3(y + s)
+
+
+class QuantConv2xNet(nn.Module):
+    """Float stem, quantized stage (input quantizer + three blocks), float head."""
+
+    def __init__(self, float_model: Conv2xNet, rounding: RoundingMode):
+        super().__init__()
+        self.rounding = RoundingMode(rounding)
+        self.stem = float_model.stem
+        self.in_q = quant_act(rounding, signed=True)
+        self.blocks = nn.ModuleList(
+            [QuantBottleneck(b, rounding) for b in float_model.stage.blocks])
+        self.head = float_model.head
+
+    def stage_input(self, x: torch.Tensor):
+        """Quantized stage input (QuantTensor, int8) of images x (N,C,32,32)."""
+        return self.in_q(self.stem(x))
+
+    def stage(self, q):
+        """Run the quantized stage on a QuantTensor; returns the uint8 QuantTensor output."""
+        for b in self.blocks:
+            q = b(q)
+        return q
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.stage(self.stage_input(x))
+        return self.head(getattr(out, "value", out))  # plain tensor while calibrating
+
+
+def build_quant_model(float_model: Conv2xNet, calib_images: torch.Tensor,
+                      rounding: RoundingMode, batch: int = 64,
+                      progress: bool = True) -> QuantConv2xNet:
+    """Fold BN, build the Brevitas model, calibrate on ``calib_images`` (N,C,32,32 float)."""
+    float_model.eval()
+    qm = QuantConv2xNet(float_model, rounding)
+    calibrate(qm, [calib_images[i:i + batch] for i in range(0, len(calib_images), batch)],
+              progress=progress)
+    enable_bias_cache(qm)
+    with torch.no_grad():
+        qm(calib_images[:2])
+    return qm
+
+
+@torch.no_grad()
+def fake_quant_stage_ints(qm: QuantConv2xNet, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(stage input int8, stage output uint8) as NCHW integer arrays, from Brevitas."""
+    qin = qm.stage_input(x)
+    qout = qm.stage(qin)
+    to_int = (lambda q: torch.round(q.value / q.scale).to(torch.int64).numpy())
+    return to_int(qin).astype(np.int8), to_int(qout).astype(np.uint8)

@@ -1,0 +1,303 @@
+"""Host build of the C++ kernels vs the independent golden model: zero mismatches."""
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from common import golden, layouts, quant
+from common.kernels import build, host, images
+
+SETTINGS = dict(max_examples=60, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
+ROUND = st.sampled_from(["half_even", "half_up"])
+CHANNELS = st.sampled_from([1, 6, 8, 16, 24, 32, 64])
+FILL = st.sampled_from(["uniform", "uniform", "small", "max", "min"])
+SHIFT = st.one_of(st.just("auto"), st.just("auto"),
+                  st.sampled_from([quant.SHIFT_MIN, -1, 0, quant.SHIFT_MAX]),
+                  st.integers(1, 20))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _lib():
+    host.load_library()
+
+
+def data(rng, shape, dtype, fill):
+    info = np.iinfo(dtype)
+    if fill == "max":
+        return np.full(shape, info.max, dtype)
+    if fill == "min":
+        return np.full(shape, info.min, dtype)
+    if fill == "small":
+        return rng.integers(max(info.min, -3), 4, size=shape).astype(dtype)
+    return rng.integers(info.min, info.max + 1, size=shape, dtype=dtype)
+
+
+def weights(rng, shape, fill):
+    # extreme activations are paired with extreme weights to hit saturation
+    return data(rng, shape, np.int8, fill)
+
+
+def bias(rng, o, big):
+    hi = 2**31 - 1 if big else 5000
+    return rng.integers(-hi, hi + 1, size=o).astype(np.int32)
+
+
+def pick_shift(shift, acc):
+    if shift != "auto":
+        return shift
+    m = int(np.abs(acc).max(initial=0))
+    return int(np.clip(m.bit_length() - 7, quant.SHIFT_MIN, quant.SHIFT_MAX))
+
+
+def assert_same(got, want):
+    assert got.dtype == want.dtype and got.shape == want.shape
+    bad = np.count_nonzero(got != want)
+    assert bad == 0, f"{bad} mismatches of {want.size}"
+
+
+# ------------------------------------------------------------------ conv 1x1
+@settings(**SETTINGS)
+@given(w=st.integers(1, 40), ic=CHANNELS, oc=CHANNELS, h=st.integers(1, 3),
+       ti=st.sampled_from([np.int8, np.uint8]), to=st.sampled_from([np.int8, np.uint8]),
+       fill=FILL, shift=SHIFT, rounding=ROUND, big_bias=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_conv2dk1_vs_golden(w, ic, oc, h, ti, to, fill, shift, rounding, big_bias, seed):
+    rng = np.random.default_rng(seed)
+    x = data(rng, (ic, h, w), ti, fill)
+    wt, b = weights(rng, (oc, ic, 1, 1), fill), bias(rng, oc, big_bias)
+    k = pick_shift(shift, golden.conv2d_acc(x, wt, b))
+    want = golden.conv_requant(x, wt, b, k, rounding, to)
+    assert_same(images.conv1x1_image(x, wt, b, k, rounding, to), want)
+
+
+@settings(max_examples=150, deadline=None)
+@given(b=st.lists(st.integers(-2**31, 2**31 - 1), min_size=8, max_size=8),
+       shift=st.integers(quant.SHIFT_MIN, quant.SHIFT_MAX), rounding=ROUND,
+       to=st.sampled_from([np.int8, np.uint8]))
+def test_c_requant_matches_python_on_full_int32_range(b, shift, rounding, to):
+    """Zero weights: the output is requantize(bias), exercising the C SRS on any int32."""
+    bb = np.array(b, np.int32)
+    bb[:2] = [2**31 - 1, -2**31]
+    x = np.zeros((8, 1, 4), np.int8)
+    got = images.conv1x1_image(x, np.zeros((8, 8, 1, 1), np.int8), bb, shift, rounding, to)
+    want = quant.requantize(np.broadcast_to(bb[:, None, None], got.shape), shift,
+                            rounding, to)
+    assert_same(got, want)
+
+
+# ------------------------------------------------------------------ conv 3x3
+@settings(**SETTINGS)
+@given(w=st.integers(1, 34), h=st.integers(2, 5), ic=st.sampled_from([8, 16, 32, 64, 6]),
+       oc_blocks=st.integers(1, 6), split=st.sampled_from([1, 2, 0]), fill=FILL,
+       shift=SHIFT, rounding=ROUND, big_bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_conv2dk3_vs_golden(w, h, ic, oc_blocks, split, fill, shift, rounding, big_bias, seed):
+    rng = np.random.default_rng(seed)
+    oc = 8 * oc_blocks
+    split = split or oc_blocks  # 0 -> one call per 8-channel block
+    if oc_blocks % split:
+        split = 1
+    x = data(rng, (ic, h, w), np.uint8, fill)
+    wt, b = weights(rng, (oc, ic, 3, 3), fill), bias(rng, oc, big_bias)
+    k = pick_shift(shift, golden.conv2d_acc(x, wt, b, padding=1))
+    want = golden.conv_requant(x, wt, b, k, rounding, np.uint8, padding=1)
+    assert_same(images.conv3x3_image(x, wt, b, k, rounding, oc_split=split), want)
+
+
+# ------------------------------------------------------------------ skip kernels
+@settings(**SETTINGS)
+@given(w=st.integers(1, 34), h=st.integers(1, 3), ic=st.sampled_from([16, 32, 64]),
+       oc=st.sampled_from([8, 16, 64, 256]), fill=FILL, shift=SHIFT,
+       skip_shift=st.integers(quant.SHIFT_MIN, 4), rounding=ROUND,
+       big_bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_conv2dk1_skip_vs_golden(w, h, ic, oc, fill, shift, skip_shift, rounding, big_bias,
+                                 seed):
+    rng = np.random.default_rng(seed)
+    y = data(rng, (ic, h, w), np.uint8, fill)
+    skip = data(rng, (oc, h, w), np.uint8, "uniform" if fill == "small" else fill)
+    wt, b = weights(rng, (oc, ic, 1, 1), fill), bias(rng, oc, big_bias)
+    k = pick_shift(shift, golden.conv2d_acc(y, wt, b))
+    want = golden.conv_skip_add(y, wt, b, k, skip, skip_shift, rounding)
+    assert_same(images.skip_image(y, wt, b, k, skip, skip_shift, rounding), want)
+
+
+@settings(**SETTINGS)
+@given(w=st.integers(1, 34), h=st.integers(1, 3), ic=st.sampled_from([16, 64]),
+       oc=st.sampled_from([8, 32, 256]), ic_skip=st.sampled_from([8, 16, 64]), fill=FILL,
+       shift=SHIFT, skip_conv_shift=SHIFT, skip_shift=st.integers(quant.SHIFT_MIN, 4),
+       rounding=ROUND, big_bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_conv2dk1_skip_init_vs_golden(w, h, ic, oc, ic_skip, fill, shift, skip_conv_shift,
+                                      skip_shift, rounding, big_bias, seed):
+    rng = np.random.default_rng(seed)
+    y = data(rng, (ic, h, w), np.uint8, fill)
+    xs = data(rng, (ic_skip, h, w), np.int8, fill)
+    w3, b3 = weights(rng, (oc, ic, 1, 1), fill), bias(rng, oc, big_bias)
+    ws, bs = weights(rng, (oc, ic_skip, 1, 1), fill), bias(rng, oc, big_bias)
+    k3 = pick_shift(shift, golden.conv2d_acc(y, w3, b3))
+    ks = pick_shift(skip_conv_shift, golden.conv2d_acc(xs, ws, bs))
+    want = golden.conv_skip_proj_add(y, w3, b3, k3, xs, ws, bs, ks, skip_shift, rounding)
+    got = images.skip_init_image(y, w3, b3, k3, xs, ws, bs, ks, skip_shift, rounding)
+    assert_same(got, want)
+
+
+# ------------------------------------------------------------------ LeNet 5x5 + pool
+@settings(**SETTINGS)
+@given(w=st.integers(5, 32), h=st.integers(5, 8), pad=st.sampled_from([0, 1, 2]),
+       ic=st.sampled_from([1, 6, 16]), oc=st.sampled_from([6, 16]),
+       ti=st.sampled_from([np.int8, np.uint8]), fill=FILL, shift=SHIFT, rounding=ROUND,
+       big_bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_conv2dk5_vs_golden(w, h, pad, ic, oc, ti, fill, shift, rounding, big_bias, seed):
+    rng = np.random.default_rng(seed)
+    x = data(rng, (ic, h, w), ti, fill)
+    wt, b = weights(rng, (oc, ic, 5, 5), fill), bias(rng, oc, big_bias)
+    k = pick_shift(shift, golden.conv2d_acc(x, wt, b, padding=pad))
+    want = golden.conv_requant(x, wt, b, k, rounding, np.uint8, padding=pad)
+    assert_same(images.conv5x5_image(x, wt, b, pad, k, rounding), want)
+
+
+@settings(**SETTINGS)
+@given(c=st.sampled_from([6, 8, 16]), h=st.integers(1, 4), w=st.integers(1, 16),
+       dt=st.sampled_from([np.int8, np.uint8]), fill=FILL, seed=st.integers(0, 2**32 - 1))
+def test_maxpool_vs_golden(c, h, w, dt, fill, seed):
+    x = data(np.random.default_rng(seed), (c, 2 * h, 2 * w), dt, fill)
+    assert_same(images.maxpool_image(x), golden.maxpool2x2(x))
+
+
+def test_golden_conv_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = rng.integers(-128, 128, size=(2, 16, 7, 9)).astype(np.int8)
+    w = rng.integers(-128, 128, size=(8, 16, 3, 3)).astype(np.int8)
+    b = rng.integers(-10**6, 10**6, size=8).astype(np.int32)
+    want = torch.nn.functional.conv2d(torch.tensor(x, dtype=torch.float64),
+                                      torch.tensor(w, dtype=torch.float64),
+                                      torch.tensor(b, dtype=torch.float64), padding=1)
+    np.testing.assert_array_equal(golden.conv2d_acc(x, w, b, padding=1), want.numpy())
+
+
+# ------------------------------------------------------------------ table / errors
+def test_table_has_all_symbols_and_writes_in_place():
+    t = host.host_kernel_table()
+    assert set(t) == set(host.SIGNATURES)
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 128, size=(64, 1, 32)).astype(np.int8)
+    wt = rng.integers(-128, 128, size=(64, 64, 1, 1)).astype(np.int8)
+    b = rng.integers(-1000, 1000, size=64).astype(np.int32)
+    p = layouts.pack_conv_params(wt, b)
+    inp = layouts.to_yc8x(x).reshape(-1)                     # flat buffers, any shape
+    out = np.zeros(64 * 32, np.uint8)
+    before = out.ctypes.data
+    t["conv2dk1_i8_ui8"](inp, p, out, 32, 64, 64, 9, 0)
+    assert out.ctypes.data == before
+    want = golden.conv_requant(x, wt, b, 9, "half_even", np.uint8)
+    assert_same(layouts.from_yc8x(out.reshape(1, 8, 32, 8), 64), want)
+    # params reinterpreted as raw bytes: a uint8 view works the same
+    out2 = np.zeros_like(out)
+    t["conv2dk1_i8_ui8"](inp, p.view(np.uint8), out2, 32, 64, 64, 9, 0)
+    assert_same(out2, out)
+
+
+def test_conv2dk3_padding_rows_not_read():
+    t = host.host_kernel_table()
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 256, size=(8, 2, 8)).astype(np.uint8)
+    wt = rng.integers(-128, 128, size=(8, 8, 3, 3)).astype(np.int8)
+    rows, p = layouts.to_yc8x(x), layouts.pack_conv_params(wt, None)
+    out = np.zeros((1, 8, 8), np.uint8)
+    t["conv2dk3_ui8"](None, rows[0], rows[1], p, out, 8, 8, 8, 8, 0, 8, 1, 0)
+    want = golden.conv_requant(x, wt, None, 8, "half_up", np.uint8, padding=1)
+    assert_same(layouts.from_yc8x(out[None], 8)[:, 0], want[:, 0])
+
+
+def test_table_argument_errors():
+    t = host.host_kernel_table()
+    k1 = t["conv2dk1_i8_ui8"]
+    inp, p, out = np.zeros(8 * 8, np.int8), np.zeros(8 * 8 + 32, np.int8), np.zeros(64, np.uint8)
+    k1(inp, p, out, 8, 8, 8, 0, 0)
+    E = host.KernelArgError
+    with pytest.raises(E, match="arguments"):
+        k1(inp, p, out, 8, 8, 8, 0)
+    with pytest.raises(E, match="bytes"):
+        k1(inp[:-1], p, out, 8, 8, 8, 0, 0)
+    with pytest.raises(E, match="bytes"):
+        k1(inp, p[:-4], out, 8, 8, 8, 0, 0)
+    with pytest.raises(E, match="multiple of 8"):
+        k1(inp, p, out, 8, 8, 6, 0, 0)
+    with pytest.raises(E, match="shift"):
+        k1(inp, p, out, 8, 8, 8, 32, 0)
+    with pytest.raises(E, match="shift"):
+        k1(inp, p, out, 8, 8, 8, -9, 0)
+    with pytest.raises(E, match="rounding"):
+        k1(inp, p, out, 8, 8, 8, 0, 2)
+    with pytest.raises(E, match="contiguous"):
+        k1(np.zeros(128, np.int8)[::2], p, out, 8, 8, 8, 0, 0)
+    ro = out.copy()
+    ro.flags.writeable = False
+    with pytest.raises(E, match="read-only"):
+        k1(inp, p, ro, 8, 8, 8, 0, 0)
+    with pytest.raises(E, match="numpy"):
+        k1(list(inp), p, out, 8, 8, 8, 0, 0)
+    with pytest.raises(E, match="None"):
+        k1(None, p, out, 8, 8, 8, 0, 0)
+    k3 = t["conv2dk3_ui8"]
+    row = np.zeros(64, np.uint8)
+    p3 = np.zeros(16 * 8 * 9 + 64, np.int8)
+    with pytest.raises(E, match="oc_offset"):
+        k3(row, row, row, p3, row, 8, 8, 8, 16, 1, 0, 0, 16)
+    with pytest.raises(E, match="border"):
+        k3(row, row, row, p3, row, 8, 8, 8, 16, 3, 0, 0, 0)
+    with pytest.raises(E, match="IC"):
+        t["conv2dk1_skip_ui8"](row, row, p3, row, row, 8, 8, 8, 0, 0, 0)
+    with pytest.raises(E, match="pad"):
+        t["conv2dk5_i8_ui8"](*[row] * 5, p3, row, 8, 8, 8, 3, 31, 0, 0)
+    with pytest.raises(E, match="even"):
+        t["maxpool2x2_ui8"](row, row, row, 7, 8)
+
+
+def test_typed_wrapper_errors():
+    E = host.KernelArgError
+    p = layouts.pack_conv_params(np.zeros((8, 8, 1, 1), np.int8), None)
+    with pytest.raises(E, match="dtype"):
+        host.conv2dk1(np.zeros((1, 4, 8), np.int16), p, 8, 0)
+    with pytest.raises(E, match="shape"):
+        host.conv2dk1(np.zeros((4, 8), np.int8), p, 8, 0)
+    with pytest.raises(E, match="out_dtype"):
+        host.conv2dk1(np.zeros((1, 4, 8), np.int8), p, 8, 0, out_dtype=np.int16)
+    with pytest.raises(E, match="params"):
+        host.conv2dk1(np.zeros((1, 4, 8), np.int8), p.astype(np.int16), 8, 0)
+    with pytest.raises(quant.QuantError):
+        host.conv2dk1(np.zeros((1, 4, 8), np.int8), p, 8, 0, rounding="nearest")
+    with pytest.raises(E, match="dtype"):
+        host.conv2dk3([np.zeros((1, 4, 8), np.int8)] * 3, p, 8, 8, 0)
+    with pytest.raises(E, match="padding"):
+        host.conv2dk3([None, np.zeros((1, 4, 8), np.uint8), None], p, 8, 8, 0)
+
+
+def test_concurrent_calls_from_threads():
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 256, size=(64, 4, 32)).astype(np.uint8)
+    wt = rng.integers(-128, 128, size=(32, 64, 3, 3)).astype(np.int8)
+    want = golden.conv_requant(x, wt, None, 12, "half_even", np.uint8, padding=1)
+    errors = []
+
+    def work():
+        for _ in range(3):
+            if not np.array_equal(images.conv3x3_image(x, wt, None, 12, oc_split=2), want):
+                errors.append("mismatch")
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+
+
+def test_build_is_fresh_and_compile_error_raises(monkeypatch):
+    assert build.is_fresh()
+    monkeypatch.setenv("CXX", "false")   # a "compiler" that always fails
+    with pytest.raises(build.KernelBuildError, match="failed"):
+        build.build()
+    monkeypatch.delenv("CXX")
+    assert build.is_fresh()
