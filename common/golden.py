@@ -32,6 +32,8 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
 
     x: (N, C, H, W) or (C, H, W) integers; w: (O, C, KY, KX); b: (O,) or None.
     Returns the int64 accumulator (N, O, H+2p-KY+1, W+2p-KX+1) (N dropped for CHW).
+    Raises ValueError when a value (bias included) leaves the int32 range: the kernels
+    accumulate in int32, so such inputs are outside their contract.
     """
     xa, squeeze = _nchw(x)
     wa = np.asarray(w)
@@ -62,6 +64,8 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
         if bb.shape != (o,):
             raise ValueError(f"bias shape {bb.shape} != ({o},)")
         out += bb.astype(np.int64)[None, :, None, None]
+    if out.size and (out.min() < -2**31 or out.max() > 2**31 - 1):
+        raise ValueError("conv2d_acc: accumulator exceeds int32 (kernel contract)")
     return out[0] if squeeze else out
 
 

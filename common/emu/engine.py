@@ -65,6 +65,7 @@ class Engine:
         self.host_final = False
         self.final_ok: Callable[[], bool] = lambda: True
         self.reporters: list[Callable[[], str]] = []
+        self.ctl = None
 
     # ---- parties ----------------------------------------------------------------
     def add_party(self, p: Party) -> Party:

@@ -108,14 +108,15 @@ static void skip_impl(const uint8_t *in0, const uint8_t *in1, const int8_t *para
     npu_host::conv_rows(rs, 1, 1, IC_skip, W, params + (size_t)OC * IC + 4 * OC, OC, 0, OC,
                         accs);
   }
-  for (int ob = 0; ob < OC / 8; ++ob)
-    for (int x = 0; x < W; ++x)
-      for (int i = 0; i < 8; ++i) {
-        const size_t a = (size_t)x * OC + ob * 8 + i, o = ((size_t)ob * W + x) * 8 + i;
-        const int32_t y3 = npu_srs_i8(acc3[a], shift, rounding);
-        const int32_t sv = skip_in ? npu_srs_i8(accs[a], skip_conv_shift, rounding) : skip[o];
-        out[o] = npu_srs_u8(y3 + sv, skip_shift, rounding);
-      }
+  // all accumulators are in output row layout [OC/8][W][8], like skip and out
+  npu_srs_block(acc3, acc3, n_acc, shift, rounding, -128, 127);  // y3 (int8 range)
+  if (skip_in) {
+    npu_srs_block(accs, accs, n_acc, skip_conv_shift, rounding, -128, 127);  // projection
+    for (size_t i = 0; i < n_acc; ++i) acc3[i] += accs[i];
+  } else {
+    for (size_t i = 0; i < n_acc; ++i) acc3[i] += skip[i];
+  }
+  npu_srs_block(acc3, out, n_acc, skip_shift, rounding, 0, 255);  // add -> ReLU
 }
 #endif
 

@@ -76,10 +76,12 @@ template <int OCB> struct LaneVec {
 };
 
 // One XT x OCB register tile starting at output column x0:
-// a[t][0..OCB) += in[x0 + t + kx][ic] * w[ky][kx][ic][0..OCB).
+// a[t][0..OCB) += in[x0 + t + kx][ic] * w[ky][kx][ic][0..OCB), added to acc, which
+// points at (channel block, column x0) of an accumulator in output row layout
+// [C/8][Wout][8].
 template <int XT, int OCB>
 static inline void conv_tile(const int32_t *const *rows, int KY, int KX, int IC, int x0,
-                             const int32_t *wblk, int32_t *acc, int acc_stride) {
+                             const int32_t *wblk, int32_t *acc, int Wout) {
   typedef typename LaneVec<OCB>::type V;
   V a[XT];
   for (int t = 0; t < XT; ++t) a[t] = V{};
@@ -97,10 +99,10 @@ static inline void conv_tile(const int32_t *const *rows, int KY, int KX, int IC,
     }
   }
   for (int t = 0; t < XT; ++t)
-    for (int o = 0; o < OCB; ++o) acc[(size_t)t * acc_stride + o] += a[t][o];
+    for (int o = 0; o < OCB; ++o) acc[((size_t)(o / 8) * Wout + t) * 8 + o % 8] += a[t][o];
 }
 
-// acc[Wout][noc] (int32, bias preloaded by the caller) += convolution of the rows.
+// acc[noc/8][Wout][8] (int32, bias preloaded by the caller) += convolution of the rows.
 // rows[ky]: int32 [Wout + KX - 1][IC] (already padded) or nullptr for a zero row.
 template <int OCB>
 void conv_accumulate_ocb(const int32_t *const *rows, int KY, int KX, int IC, int Wout,
@@ -109,17 +111,18 @@ void conv_accumulate_ocb(const int32_t *const *rows, int KY, int KX, int IC, int
   const size_t wblk_size = (size_t)KY * KX * IC * OCB;
   for (int ob = 0; ob < noc / OCB; ++ob) {
     const int32_t *wblk = wexp + ob * wblk_size;
-    int32_t *accb = acc + ob * OCB;
+    int32_t *accb = acc + (size_t)ob * (OCB / 8) * Wout * 8;
     int x = 0;
     for (; x + XT <= Wout; x += XT)
-      conv_tile<XT, OCB>(rows, KY, KX, IC, x, wblk, accb + (size_t)x * noc, noc);
+      conv_tile<XT, OCB>(rows, KY, KX, IC, x, wblk, accb + (size_t)x * 8, Wout);
     for (; x < Wout; ++x)
-      conv_tile<1, OCB>(rows, KY, KX, IC, x, wblk, accb + (size_t)x * noc, noc);
+      conv_tile<1, OCB>(rows, KY, KX, IC, x, wblk, accb + (size_t)x * 8, Wout);
   }
 }
 
 // Full driver: bias + weights of output channels [oc0, oc0+noc) from a blob with
-// OC_total output channels, rows given as int32 padded rows; result acc[Wout][noc].
+// OC_total output channels, rows given as int32 padded rows; result acc in output row
+// layout [noc/8][Wout][8] (bias included).
 inline void conv_rows(const int32_t *const *rows, int KY, int KX, int IC, int Wout,
                       const int8_t *params, int OC_total, int oc0, int noc, int32_t *acc) {
   Scratch &s = scratch();
@@ -130,22 +133,20 @@ inline void conv_rows(const int32_t *const *rows, int KY, int KX, int IC, int Wo
   else
     expand_weights<8>(params, IC, KY, KX, oc0, noc, s.w.data());
   const int8_t *bias = params + (size_t)OC_total * IC * KY * KX;
-  for (int x = 0; x < Wout; ++x)
-    for (int o = 0; o < noc; ++o) acc[(size_t)x * noc + o] = load_bias(bias, oc0 + o);
+  for (int o8 = 0; o8 < noc / 8; ++o8)
+    for (int x = 0; x < Wout; ++x)
+      for (int i = 0; i < 8; ++i)
+        acc[((size_t)o8 * Wout + x) * 8 + i] = load_bias(bias, oc0 + o8 * 8 + i);
   if (wide)
     conv_accumulate_ocb<16>(rows, KY, KX, IC, Wout, s.w.data(), noc, acc);
   else
     conv_accumulate_ocb<8>(rows, KY, KX, IC, Wout, s.w.data(), noc, acc);
 }
 
-// Requantize acc[W][C] (x-major) into an output row [C/8][W][8] of TO.
+// Requantize an accumulator row [C/8][W][8] into an output row of TO (same layout).
 template <typename TO>
 void store_row(const int32_t *acc, int W, int C, int32_t shift, int32_t rounding, TO *out) {
-  for (int cb = 0; cb < C / 8; ++cb)
-    for (int x = 0; x < W; ++x)
-      for (int i = 0; i < 8; ++i)
-        out[((size_t)cb * W + x) * 8 + i] =
-            npu_srs<TO>(acc[(size_t)x * C + cb * 8 + i], shift, rounding);
+  npu_srs_block(acc, out, (size_t)W * C, shift, rounding, NpuRange<TO>::lo, NpuRange<TO>::hi);
 }
 
 }  // namespace npu_host

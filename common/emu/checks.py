@@ -1,0 +1,254 @@
+"""Resolve-time structure discovery, sequential placement and resource checks."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .device import DEFAULT_STACK, KIND_COMPUTE, KIND_MEM, KIND_SHIM, LIMITS, Device
+from .errors import DesignError, ResourceError
+from .fifo import Link, ObjectFifo
+from .worker import Worker
+
+
+@dataclass
+class Plan:
+    """Everything resolved about a design: parts, placement, memory and channel use."""
+    device: Device
+    workers: list
+    fifos: list
+    links: list
+    rt_handles: list                       # runtime-bound handles (drains deduped per fifo)
+    place: dict = field(default_factory=dict)       # id(obj) -> (col, row)
+    mem: dict = field(default_factory=dict)         # (col,row) -> [(what, bytes)]
+    chans: dict = field(default_factory=dict)       # (col,row) -> [in, out, [names]]
+    sink_of: dict = field(default_factory=dict)     # fifo -> representative runtime cons handle
+
+    def tile_of(self, h) -> tuple:
+        """Coordinates of the endpoint of handle ``h``."""
+        ep = h.endpoint
+        if isinstance(ep, (Worker, Link)):
+            return self.place[id(ep)]
+        if not h.is_prod and h.fifo in self.sink_of:
+            h = self.sink_of[h.fifo]
+        return self.place[id(h)]
+
+    def kind_at(self, t: tuple) -> str:
+        return self.device.kind_at(*t)
+
+
+def worker_label(w: Worker, plan: "Plan | None" = None) -> str:
+    where = ""
+    if plan is not None and id(w) in plan.place:
+        where = " at tile ({}, {})".format(*plan.place[id(w)])
+    return f"worker '{w.name}'{where}"
+
+
+def discover(device: Device, workers: list, rt) -> Plan:
+    fifos: list[ObjectFifo] = []
+    links: list[Link] = []
+    seen: set = set()
+
+    def add_fifo(f: ObjectFifo) -> None:
+        if id(f) in seen:
+            return
+        seen.add(id(f))
+        fifos.append(f)
+        for ln in f.links:
+            if ln not in links:
+                links.append(ln)
+                for h in ln.srcs + ln.dsts:
+                    add_fifo(h.fifo)
+
+    for w in workers:
+        for h in w.fifos:
+            add_fifo(h.fifo)
+    for h in rt.fifos:
+        add_fifo(h.fifo)
+    n = 0
+    for f in fifos:
+        if f.name is None:
+            while any(g.name == f"of{n}" for g in fifos):
+                n += 1
+            f.name = f"of{n}"
+            n += 1
+    names = [f.name for f in fifos]
+    dup = {x for x in names if names.count(x) > 1}
+    if dup:
+        raise DesignError(f"several ObjectFifos are named {sorted(dup)}")
+    rn = 0
+    for w in workers:
+        for b in w.buffers:
+            if b.name is None:
+                b.name = f"rtp{rn}" if b.use_write_rtp else f"buf{rn}"
+                rn += 1
+    plan = Plan(device, list(workers), fifos, links, [])
+    for h in rt.fifos:
+        if not h.is_prod:
+            if h.fifo in plan.sink_of:
+                first = plan.sink_of[h.fifo]
+                if first.depth != h.depth or first.from_stream is not h.from_stream:
+                    raise DesignError(f"fifo '{h.fifo.name}': runtime consumer handles differ "
+                                      f"in depth or from_stream")
+                continue
+            plan.sink_of[h.fifo] = h
+        plan.rt_handles.append(h)
+    return plan
+
+
+def _check_coords(device: Device, t, what: str, kind: str) -> tuple:
+    try:
+        k = device.kind_at(t.col, t.row)
+    except DesignError as e:
+        raise ResourceError(f"{what}: {e}") from None
+    if k != kind:
+        raise ResourceError(f"{what}: tile ({t.col}, {t.row}) is a {k} tile, not a {kind} tile")
+    return (t.col, t.row)
+
+
+def place(plan: Plan) -> None:
+    """Sequential placement of unplaced workers, links and runtime endpoints."""
+    dev = plan.device
+    used: dict = {}
+    for w in plan.workers:
+        t = w.tile
+        if t is not None and t.is_placed:
+            c = _check_coords(dev, t, worker_label(w), KIND_COMPUTE)
+            if c in used:
+                raise ResourceError(f"two workers on compute tile {c}: '{used[c].name}' and "
+                                    f"'{w.name}'")
+            used[c] = w
+            plan.place[id(w)] = c
+    order = [(c, r) for c in range(dev.cols) for r in range(2, dev.rows)]
+    for w in plan.workers:
+        if id(w) in plan.place:
+            continue
+        col = w.tile.col if w.tile is not None else None
+        if col is not None and not 0 <= col < dev.cols:
+            raise ResourceError(f"{worker_label(w)}: column {col} is outside the {dev.name} grid")
+        free = [t for t in order if t not in used and (col is None or t[0] == col)]
+        if not free:
+            raise ResourceError(f"no free compute tile for {worker_label(w)} on {dev.name}")
+        used[free[0]] = w
+        plan.place[id(w)] = free[0]
+
+    def neighbour_col(fifos) -> int:
+        for f in fifos:
+            for h in ([f._prod] if f._prod else []) + f._cons:
+                if isinstance(h.endpoint, Worker):
+                    return plan.place[id(h.endpoint)][0]
+        return 0
+
+    rr = 0
+    for ln in plan.links:
+        t = ln.tile
+        if t is not None and t.is_placed:
+            plan.place[id(ln)] = _check_coords(dev, t, f"link {ln.name}", KIND_MEM)
+            continue
+        if t is not None and t.col is not None:
+            col = t.col
+        else:
+            col = neighbour_col([h.fifo for h in ln.srcs + ln.dsts])
+            rr += 1
+        if not 0 <= col < dev.cols:
+            raise ResourceError(f"link {ln.name}: column {col} is outside the {dev.name} grid")
+        plan.place[id(ln)] = (col, 1)
+
+    shim_use: dict = {}
+    for h in plan.rt_handles:
+        t = h.tile
+        d = 1 if h.is_prod else 0   # index 1 = out channel (fill), 0 = in (drain)
+        if t is not None and t.is_placed:
+            c = _check_coords(dev, t, f"runtime endpoint of fifo '{h.fifo.name}'", KIND_SHIM)
+        else:
+            others = [h.fifo._prod] if not h.is_prod else h.fifo._cons
+            pref = 0
+            for o in others:
+                if o is not None and isinstance(o.endpoint, (Worker, Link)):
+                    pref = plan.place[id(o.endpoint)][0]
+                    break
+            if t is not None and t.col is not None:
+                cols = [t.col]
+            else:
+                cols = [pref] + [c for c in range(dev.cols) if c != pref]
+            c = None
+            for col in cols:
+                if shim_use.get((col, 0), [0, 0])[d] < LIMITS[KIND_SHIM][1 + d]:
+                    c = (col, 0)
+                    break
+            if c is None:
+                c = (cols[0], 0)
+        shim_use.setdefault(c, [0, 0])[d] += 1
+        plan.place[id(h)] = c
+
+
+def account(plan: Plan) -> None:
+    """Fill ``plan.mem`` and ``plan.chans`` and raise ResourceError on overuse."""
+    mem, chans = plan.mem, plan.chans
+    for w in plan.workers:
+        t = plan.place[id(w)]
+        mem.setdefault(t, []).append((f"stack of '{w.name}'", int(w.stack_size or DEFAULT_STACK)))
+        if w.data_size:
+            mem[t].append((f"data of '{w.name}'", int(w.data_size)))
+        for h in w.fifos:
+            mem[t].append((f"fifo '{h.fifo.name}' {h.handle_type} {h.depth}x{h.nbytes} B",
+                           h.depth * h.nbytes))
+    seen_bufs: set = set()
+    for w in plan.workers:
+        for b in w.buffers:
+            if id(b) in seen_bufs:
+                continue
+            seen_bufs.add(id(b))
+            if b.tile is not None and b.tile.is_placed:
+                t = _check_coords(plan.device, b.tile, f"Buffer '{b.name}'", KIND_COMPUTE)
+            else:
+                t = plan.place[id(b.owner if b.owner is not None else w)]
+            mem.setdefault(t, []).append((f"buffer '{b.name}' {b.nbytes} B", b.nbytes))
+    for ln in plan.links:
+        t = plan.place[id(ln)]
+        ins = sum(h.depth * h.nbytes for h in ln.srcs)
+        outs = sum(h.depth * h.nbytes for h in ln.dsts)
+        mem.setdefault(t, []).append((f"{ln.kind} link of "
+                                      f"{', '.join(h.fifo.name for h in ln.srcs)} -> "
+                                      f"{', '.join(h.fifo.name for h in ln.dsts)} "
+                                      f"{max(ins, outs)} B", max(ins, outs)))
+    for t, items in mem.items():
+        kind = plan.kind_at(t)
+        total = sum(b for _, b in items)
+        limit = LIMITS[kind][0]
+        if total > limit:
+            raise ResourceError(f"{kind} tile {t} needs {total} bytes of memory, more than its "
+                                f"{limit} bytes: " + "; ".join(w for w, _ in items))
+
+    def use(t, d, name):
+        e = chans.setdefault(t, [0, 0, []])
+        e[d] += 1
+        e[2].append(name)
+
+    for f in plan.fifos:
+        p = f._prod if f._prod is not None and f._prod.endpoint is not None else None
+        ptile = plan.tile_of(p) if p is not None else None
+        ctiles = []
+        for h in f._cons:
+            if h.endpoint is None:
+                continue
+            if not isinstance(h.endpoint, (Worker, Link)) and plan.sink_of.get(f) is not h:
+                continue
+            ctiles.append(plan.tile_of(h))
+        if ptile is not None and any(c != ptile for c in ctiles):
+            use(ptile, 1, f"{f.name} (out)")
+        for c in ctiles:
+            if c != ptile:
+                use(c, 0, f"{f.name} (in)")
+    for t, (i, o, names) in chans.items():
+        kind = plan.kind_at(t)
+        _, li, lo = LIMITS[kind]
+        if i > li or o > lo:
+            d, n, lim = ("input", i, li) if i > li else ("output", o, lo)
+            raise ResourceError(f"{kind} tile {t} uses {n} {d} DMA channels, more than its {lim}: "
+                                + ", ".join(names))
+
+
+def resolve(device: Device, workers: list, rt) -> Plan:
+    plan = discover(device, workers, rt)
+    place(plan)
+    account(plan)
+    return plan

@@ -1,0 +1,103 @@
+"""Loading a design file under the emulator and running it many times."""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import runpy
+import sys
+from typing import Sequence
+
+import numpy as np
+
+from . import program as _program
+from .errors import DesignError
+from .program import ResolvedProgram
+from .runner import RunStats
+from .shim import emulated_aie
+from .summary import Summary, make_summary
+
+
+class Design:
+    """A resolved design, runnable many times: ``outputs = design.run(*inputs)``."""
+
+    def __init__(self, program: ResolvedProgram, path: str = "", argv: Sequence[str] = (),
+                 printed: str = ""):
+        self.program = program
+        self.path, self.argv, self.printed = path, list(argv), printed
+        self.last_stats: RunStats | None = None
+        self.runs = 0
+
+    @property
+    def input_specs(self) -> list[tuple]:
+        """``(kind, shape, dtype)`` per host argument of the runtime sequence, in order."""
+        out = []
+        for kind, v in self.program.host_slots:
+            if kind == "tensor":
+                out.append(("tensor", v.shape, v.dtype))
+            else:
+                out.append(("scalar", (), np.dtype(v)))
+        return out
+
+    def run(self, *arrays) -> list[np.ndarray]:
+        """Run the runtime sequence once; returns the drained arrays in argument order."""
+        with emulated_aie():
+            outs, stats = self.program.run_with_stats(*arrays)
+        self.last_stats = stats
+        self.runs += 1
+        return outs
+
+    def random_inputs(self, seed: int = 0) -> list:
+        rng = np.random.default_rng(seed)
+        vals = []
+        for kind, shape, dt in self.input_specs:
+            if kind == "scalar":
+                vals.append(dt.type(1))
+            elif dt.kind in "iu":
+                info = np.iinfo(dt)
+                lo, hi = max(info.min, -128), min(info.max, 127)
+                vals.append(rng.integers(lo, hi + 1, size=shape).astype(dt))
+            else:
+                vals.append(rng.standard_normal(shape).astype(dt))
+        return vals
+
+    def summary(self) -> Summary:
+        return make_summary(self.program, self.last_stats, self.runs)
+
+
+def load_design(path: str, argv: Sequence[str] = ()) -> Design:
+    """Execute design file ``path`` as ``__main__`` with ``sys.argv = [path, *argv]`` under the
+    emulator (printing captured) and return the last program it resolved."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DesignError(f"design file {path!r} not found")
+    buf = io.StringIO()
+    old_argv, old_path = sys.argv, list(sys.path)
+    mark = len(_program.RESOLVED)
+    try:
+        sys.argv = [path] + [str(a) for a in argv]
+        sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+        with emulated_aie(), contextlib.redirect_stdout(buf):
+            try:
+                runpy.run_path(path, run_name="__main__")
+            except SystemExit as e:
+                if e.code not in (0, None):
+                    raise DesignError(f"design {path} exited with {e.code}: "
+                                      f"{buf.getvalue()[-500:]}") from None
+    finally:
+        sys.argv = old_argv
+        sys.path[:] = old_path
+    found = _program.RESOLVED[mark:]
+    del _program.RESOLVED[mark:]
+    if not found:
+        raise DesignError(f"design {path} did not call resolve_program() (is its "
+                          f"__main__ block guarded by arguments it did not get?)")
+    return Design(found[-1], path, argv, buf.getvalue())
+
+
+def run_design(path: str, argv: Sequence[str] = (), inputs: Sequence | None = None
+               ) -> tuple[list[np.ndarray], Summary]:
+    """Load ``path`` with ``argv``, run it once on ``inputs`` (random if None)."""
+    d = load_design(path, argv)
+    outs = d.run(*(inputs if inputs is not None else d.random_inputs()))
+    return outs, d.summary()

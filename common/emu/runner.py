@@ -1,0 +1,181 @@
+"""One emulated run: builds the per-run endpoint state, starts worker threads, runs the
+host sequence, stops and joins everything, and collects statistics."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .checks import Plan, worker_label
+from .endpoints import JoinRT, ObjReader, ProdEnd, SinkReader, SplitRT
+from .engine import Engine, Party, Stream, StreamWalk, current_party, set_current_party
+from .errors import EmulationError, KernelError, StopRun
+from .fifo import Link
+from .runtime import HostCtl, Runtime
+from .worker import Worker
+
+JOIN_TIMEOUT_S = 30.0
+
+
+@dataclass
+class WorkerStats:
+    name: str
+    tile: tuple
+    kernel_calls: dict = field(default_factory=dict)
+    macs: int = 0
+
+
+@dataclass
+class RunStats:
+    """Per-run statistics: kernel calls and MACs per worker, wall time."""
+    workers: list = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+def _worker_main(eng: Engine, p: Party, w: Worker) -> None:
+    set_current_party(p)
+    try:
+        if w.while_true:
+            fn, args = w.core_fn, w.fn_args
+            while not eng.stopping:
+                p.lb_index = 0
+                fn(*args)
+        else:
+            w.core_fn(*w.fn_args)
+    except StopRun:
+        pass
+    except EmulationError as e:
+        msg = str(e)
+        eng.fail(e if p.name in msg else type(e)(f"{p.name}: {msg}"))
+    except BaseException as e:  # noqa: BLE001 - any failure of core code stops the run
+        err = KernelError(f"{p.name} raised {type(e).__name__}: {e}")
+        err.__cause__ = e
+        eng.fail(err)
+    finally:
+        eng.party_exit(p)
+        set_current_party(None)
+
+
+def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
+    streams = {f: Stream(eng, f.name) for f in plan.fifos}
+    sinks: dict = {}
+    for f in plan.fifos:
+        s = streams[f]
+        for h in f._cons:
+            ep = h.endpoint
+            h._rt = None
+            if ep is None:
+                continue
+            if isinstance(ep, (Worker, Link)):
+                who = (f"worker '{ep.name}'" if isinstance(ep, Worker) else f"{ep.kind} link")
+                r = ObjReader(eng, s, h.depth, h.shape, h.dtype, h.cons_from_stream,
+                              f"consumer end of fifo '{f.name}' in {who}")
+                r.owner = parties.get(ep)
+                h._rt = r
+                eng.reporters.append(r.occupancy)
+            else:
+                if f not in sinks:
+                    sinks[f] = SinkReader(eng, s, f"host drain end of fifo '{f.name}'")
+                    eng.reporters.append(sinks[f].occupancy)
+                h._rt = sinks[f]
+        p = f._prod
+        if p is not None:
+            p._rt = None
+            if isinstance(p.endpoint, Worker):
+                pe = ProdEnd(eng, s, p.depth, p.shape, p.dtype, f.to_stream, f.pad_value,
+                             f.repeat_count, f"producer end of fifo '{f.name}' in worker "
+                                             f"'{p.endpoint.name}'")
+                pe.owner = parties.get(p.endpoint)
+                p._rt = pe
+                eng.reporters.append(pe.occupancy)
+    for ln in plan.links:
+        if ln.kind in ("split", "forward"):
+            rin = ln.srcs[0]._rt
+            outs = []
+            for i, hd in enumerate(ln.dsts):
+                of = hd.fifo
+                off = ln.offsets[i]
+                if ln.kind == "forward":
+                    size = None
+                elif ln.sized:
+                    size = of.numel
+                else:
+                    nxt = ln.offsets[i + 1] if i + 1 < len(ln.offsets) else rin.numel
+                    size = nxt - off
+                sw = StreamWalk(of.to_stream, of.pad_value) if of.to_stream is not None else None
+                outs.append((streams[of], off, size, sw, max(1, int(of.repeat_count or 1))))
+            SplitRT(eng, rin, outs)
+        else:
+            of = ln.dsts[0].fifo
+            sw = StreamWalk(of.to_stream, of.pad_value) if of.to_stream is not None else None
+            JoinRT(eng, [(h._rt, off) for h, off in zip(ln.srcs, ln.offsets)], streams[of],
+                   ln.dsts[0].depth, of.shape, of.dtype, sw, of.repeat_count)
+    for f in plan.fifos:
+        if f.init_values is not None:
+            for v in f.init_values:
+                streams[f].push(np.array(v, dtype=f.dtype).reshape(-1))
+    return streams, sinks
+
+
+def execute(plan: Plan, rt: Runtime, arrays: list, scalars: list) -> RunStats:
+    """Run the design once on host ``arrays`` (bound to the sequence's tensor arguments)."""
+    t0 = time.perf_counter()
+    eng = Engine()
+    for rd, a in zip(rt.tensor_args, arrays):
+        rd._arr = a
+        rd.drained = False
+    for w in plan.workers:
+        for b in w.buffers:
+            b.reset()
+        for bar in w.barriers:
+            bar._reset(eng)
+    host = eng.add_party(Party(eng, "runtime sequence", "host"))
+    eng.host = host
+    parties = {}
+    for w in plan.workers:
+        if w.core_fn is not None:
+            parties[w] = eng.add_party(Party(eng, worker_label(w, plan), "worker",
+                                             plan.place[id(w)], w))
+    threads = []
+    prev = current_party()
+    try:
+        with eng.lock:
+            streams, sinks = _build(eng, plan, parties)
+            eng.pump()
+        eng.ctl = HostCtl(eng, rt, streams, sinks)
+        for w, p in parties.items():
+            t = threading.Thread(target=_worker_main, args=(eng, p, w), daemon=True,
+                                 name=f"iron-emu {p.name}")
+            p.thread = t
+            threads.append(t)
+        for t in threads:
+            t.start()
+        set_current_party(host)
+        rt.run_body(eng.ctl, scalars)
+        eng.ctl.finish_body()
+    except StopRun:
+        pass
+    except BaseException as e:
+        eng.fail(e)
+    finally:
+        set_current_party(prev)
+        eng.stop()
+        for t in threads:
+            t.join(JOIN_TIMEOUT_S)
+        for f in plan.fifos:
+            for h in ([f._prod] if f._prod is not None else []) + f._cons:
+                h._rt = None
+        eng.ctl = None
+    alive = [t.name for t in threads if t.is_alive()]
+    if alive:
+        raise EmulationError(f"worker thread(s) did not stop: {alive}")
+    if eng.error is not None and not eng.finished_ok:
+        raise eng.error
+    stats = RunStats(wall_s=time.perf_counter() - t0)
+    for w in plan.workers:
+        p = parties.get(w)
+        stats.workers.append(WorkerStats(worker_label(w, plan), plan.place[id(w)],
+                                         dict(p.kcalls) if p else {}, p.kmacs if p else 0))
+    return stats

@@ -1,0 +1,143 @@
+"""The ``aie`` import shim: fake ``aie.iron`` / ``aie.helpers`` modules installed into
+``sys.modules`` only while an emulated design loads or runs (see :func:`emulated_aie`)."""
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import types
+
+from . import controlflow, device, taplib, util
+from .buffer import Buffer, GlobalBuffer, LocalBuffer
+from .fifo import Link, ObjectFifo, ObjectFifoHandle
+from .kernel import ExternalFunction, Kernel
+from .program import Placer, Program, SequentialPlacer
+from .runtime import Runtime, RuntimeData, TaskGroup, sync_parameters
+from .worker import Worker, WorkerRuntimeBarrier
+
+_CURRENT_DEVICE = [None]
+
+
+def set_current_device(dev) -> None:
+    _CURRENT_DEVICE[0] = dev() if isinstance(dev, type) else dev
+
+
+def get_current_device():
+    """The device set with ``set_current_device`` (default ``NPU1()`` in the emulator)."""
+    return _CURRENT_DEVICE[0] if _CURRENT_DEVICE[0] is not None else device.NPU1()
+
+
+def _unsupported(name: str):
+    def f(*a, **k):
+        raise NotImplementedError(f"{name} is not supported by the IRON emulator")
+    f.__name__ = name
+    return f
+
+
+class _Marker:
+    """Stand-in for ``In``/``Out``/``CompileTime[...]`` annotations."""
+
+    def __class_getitem__(cls, item):
+        return cls
+
+
+In = Out = InOut = CompileTime = Compile = DispatchTime = _Marker
+
+
+def _mod(name: str, **attrs) -> types.ModuleType:
+    m = types.ModuleType(name)
+    m.__path__ = []          # behave like a package so submodule imports resolve
+    m.__dict__.update(attrs)
+    return m
+
+
+def _build() -> dict[str, types.ModuleType]:
+    dev_names = {k: getattr(device, k) for k in (
+        "Device", "Tile", "AnyShimTile", "AnyMemTile", "AnyComputeTile", "PlacementTile",
+        "from_name", "AIETileType")}
+    dev_names.update(device.DEVICES)
+    dataflow = dict(ObjectFifo=ObjectFifo, ObjectFifoHandle=ObjectFifoHandle,
+                    ObjectFifoLink=Link, ObjectFifoEndpoint=object)
+    runtime = dict(Runtime=Runtime, RuntimeData=RuntimeData, TaskGroup=TaskGroup,
+                   sync_parameters=sync_parameters)
+    scf = dict(_for=controlflow.range_, for_=controlflow.range_, range_=controlflow.range_,
+               if_=controlflow.if_, else_=controlflow.else_, yield_=controlflow.yield_)
+    taps = dict(TensorAccessPattern=taplib.TensorAccessPattern,
+                TensorAccessSequence=taplib.TensorAccessSequence, TileGrid=taplib.TileGrid,
+                TensorTiler2D=taplib.TensorTiler2D, Layout=taplib.Layout)
+    utils = {k: getattr(util, k) for k in (
+        "np_ndarray_type_get_shape", "np_ndarray_type_get_dtype", "flatten_fn_args")}
+    iron = dict(Buffer=Buffer, GlobalBuffer=GlobalBuffer, LocalBuffer=LocalBuffer,
+                Kernel=Kernel, ExternalFunction=ExternalFunction, Program=Program,
+                Worker=Worker, WorkerRuntimeBarrier=WorkerRuntimeBarrier,
+                str_to_dtype=util.str_to_dtype, dtype_to_str=util.dtype_to_str,
+                set_current_device=set_current_device, get_current_device=get_current_device,
+                In=In, Out=Out, InOut=InOut, CompileTime=CompileTime, Compile=Compile,
+                DispatchTime=DispatchTime, jit=_unsupported("iron.jit"),
+                **dataflow, **runtime)
+    mods = {
+        "aie": _mod("aie"),
+        "aie.iron": _mod("aie.iron", **iron),
+        "aie.iron.device": _mod("aie.iron.device", **dev_names),
+        "aie.iron.device.device": _mod("aie.iron.device.device", **dev_names),
+        "aie.iron.device.tile": _mod("aie.iron.device.tile", **dev_names),
+        "aie.iron.controlflow": _mod("aie.iron.controlflow", range_=controlflow.range_,
+                                     yield_=controlflow.yield_),
+        "aie.iron.placers": _mod("aie.iron.placers", Placer=Placer,
+                                 SequentialPlacer=SequentialPlacer),
+        "aie.iron.dataflow": _mod("aie.iron.dataflow", **dataflow),
+        "aie.iron.dataflow.objectfifo": _mod("aie.iron.dataflow.objectfifo", **dataflow),
+        "aie.iron.runtime": _mod("aie.iron.runtime", **runtime),
+        "aie.iron.worker": _mod("aie.iron.worker", Worker=Worker,
+                                WorkerRuntimeBarrier=WorkerRuntimeBarrier),
+        "aie.iron.buffer": _mod("aie.iron.buffer", Buffer=Buffer),
+        "aie.iron.globalbuffer": _mod("aie.iron.globalbuffer", GlobalBuffer=GlobalBuffer),
+        "aie.iron.localbuffer": _mod("aie.iron.localbuffer", LocalBuffer=LocalBuffer),
+        "aie.iron.kernel": _mod("aie.iron.kernel", Kernel=Kernel,
+                                ExternalFunction=ExternalFunction),
+        "aie.iron.program": _mod("aie.iron.program", Program=Program),
+        "aie.helpers": _mod("aie.helpers"),
+        "aie.helpers.taplib": _mod("aie.helpers.taplib", **taps),
+        "aie.helpers.tensortiler": _mod("aie.helpers.tensortiler", **taps),
+        "aie.helpers.util": _mod("aie.helpers.util", **utils),
+        "aie.helpers.dialects": _mod("aie.helpers.dialects"),
+        "aie.helpers.dialects.scf": _mod("aie.helpers.dialects.scf", **scf),
+        "aie.helpers.dialects.ext": _mod("aie.helpers.dialects.ext"),
+        "aie.helpers.dialects.ext.scf": _mod("aie.helpers.dialects.ext.scf", **scf),
+    }
+    for name, m in mods.items():            # parent.child attributes
+        if "." in name:
+            parent, _, child = name.rpartition(".")
+            if parent in mods:
+                setattr(mods[parent], child, m)
+    return mods
+
+
+_LOCK = threading.RLock()
+_DEPTH = [0]
+_SAVED: dict = {}
+
+
+@contextlib.contextmanager
+def emulated_aie():
+    """Install the shim ``aie`` modules for the duration of the block, then restore
+    whatever ``aie*`` modules (a real mlir-aie, or none) were there before."""
+    with _LOCK:
+        if _DEPTH[0] == 0:
+            _SAVED.clear()
+            for k in list(sys.modules):
+                if k == "aie" or k.startswith("aie."):
+                    _SAVED[k] = sys.modules.pop(k)
+            sys.modules.update(_build())
+        _DEPTH[0] += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _DEPTH[0] -= 1
+            if _DEPTH[0] == 0:
+                for k in list(sys.modules):
+                    if k == "aie" or k.startswith("aie."):
+                        del sys.modules[k]
+                sys.modules.update(_SAVED)
+                _SAVED.clear()

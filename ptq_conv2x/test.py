@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Host program: run the quantized conv2_x stage on the NPU (or the CPU emulator) and check it.
+
+    python ptq_conv2x/test.py -x build/final.xclbin -i build/insts.bin -k MLIR_AIE
+    python ptq_conv2x/test.py --emulate --images 100
+
+For every image: stem on the CPU, Brevitas input quantizer -> int8 stage input, the
+offloaded stage on the NPU (pyxrt) or in the emulator running ptq_conv2x/aie2.py, head on
+the CPU. The offloaded output must equal the integer golden model (common.golden, same
+bundle) in every element; predictions are compared with the Brevitas fake-quant model,
+the float model and the label. Prints PASS! only when every output is bit-exact and
+top-1 agreement with Brevitas is at least 99%; otherwise FAIL and exit status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from common import hw  # noqa: E402
+from common.bundle import BundleError  # noqa: E402
+from common.checkpoint import CheckpointError  # noqa: E402
+from common.datasets import DatasetError, to_float_tensor_input  # noqa: E402
+from common.host import EmulatedOffload, OffloadError, XrtOffload  # noqa: E402
+from common.layouts import from_yc8x, to_yc8x  # noqa: E402
+from common.quant import QuantError  # noqa: E402
+from ptq_conv2x.deploy import IN_SHAPE, OUT_SHAPE, golden_stage, load_bundle  # noqa: E402
+from ptq_conv2x.pipeline import (BUILD, DEFAULT_CHECKPOINT, eval_dataset, prepare,  # noqa: E402
+                                 ptq_config)
+
+AGREEMENT_MIN = 99.0
+DESIGN = Path(__file__).resolve().parent / "aie2.py"
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("-x", "--xclbin", default=str(BUILD / "final.xclbin"))
+    p.add_argument("-i", "--instr", default=str(BUILD / "insts.bin"))
+    p.add_argument("-k", "--kernel", default="MLIR_AIE")
+    p.add_argument("--emulate", action="store_true",
+                   help="run the design in the CPU emulator even if an NPU is present")
+    p.add_argument("--device", default="npu", choices=["npu", "npu2"])
+    p.add_argument("--images", type=int, default=100, help="test images to run")
+    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    p.add_argument("--bundle", default=None, help="deploy bundle (default: "
+                   "ptq_conv2x/build/conv2x_<rounding>.npz)")
+    p.add_argument("--rounding", default="half_even", choices=["half_even", "half_up"])
+    p.add_argument("--calib-images", type=int, default=256)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def choose_offload(a, bundle: Path):
+    """NPU when a device and the xclbin are present (and not --emulate), else emulator."""
+    if not a.emulate and hw.has_ryzen_ai_npu():
+        return XrtOffload(a.xclbin, a.instr, a.kernel), "NPU (pyxrt)"
+    why = "--emulate given" if a.emulate else "no Ryzen AI NPU / pyxrt on this machine"
+    return EmulatedOffload(DESIGN, [a.device, "--bundle", str(bundle)]), f"CPU emulator ({why})"
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    torch.set_num_threads(2)
+    cfg = ptq_config(a.dataset, a.rounding, a.calib_images)
+    bundle = Path(a.bundle) if a.bundle else BUILD / f"conv2x_{cfg['rounding']}.npz"
+    stage, manifest = load_bundle(bundle, a.checkpoint, cfg)
+    prep = prepare(a.checkpoint, cfg, a.data_dir, progress=not a.quiet)
+    for i, (pb, bb) in enumerate(zip(prep.stage.blocks, stage.blocks)):
+        for c_p, c_b in zip(pb.convs(), bb.convs()):
+            if not (np.array_equal(c_p.weight, c_b.weight) and np.array_equal(c_p.bias, c_b.bias)
+                    and c_p.shift == c_b.shift):
+                raise BundleError(f"{bundle}: block{i} differs from the Brevitas model "
+                                  "recalibrated from the same checkpoint and config")
+    ds = eval_dataset(a.dataset, "test", a.data_dir, a.images)
+    offload, where = choose_offload(a, bundle)
+    weights = np.concatenate([stage.weight_blob(i) for i in range(3)])
+    x_all = torch.from_numpy(to_float_tensor_input(ds.images))
+    n = len(ds)
+    print(f"{n} test images from {ds.source}; offload on {where}; rounding {stage.rounding.value}")
+
+    t_host = t_dev = 0.0
+    out_dev = np.empty((n,) + OUT_SHAPE, np.uint8)
+    in_ints = np.empty((n,) + IN_SHAPE, np.int8)
+    fq_out = np.empty((n,) + OUT_SHAPE, np.uint8)
+    pred = {"float": [], "fake-quant": [], "offload": []}
+    s_out = 2.0 ** stage.scales_log2["block2.relu3"]
+    qm, fm = prep.quant_model, prep.float_model
+    for k in tqdm(range(n), desc="images", disable=a.quiet):
+        t0 = time.perf_counter()
+        x = x_all[k:k + 1]
+        with torch.no_grad():
+            qin = qm.stage_input(x)
+            xin = torch.round(qin.value / qin.scale).to(torch.int64).numpy()[0].astype(np.int8)
+            qout = qm.stage(qin)
+            fq_out[k] = torch.round(qout.value / qout.scale).numpy()[0].astype(np.uint8)
+            pred["fake-quant"].append(int(qm.head(qout.value).argmax(1)))
+            pred["float"].append(int(fm(x).argmax(1)))
+        in_ints[k] = xin
+        act_in = to_yc8x(xin).reshape(-1)
+        act_out = np.zeros(np.prod(OUT_SHAPE), np.uint8)
+        t1 = time.perf_counter()
+        t_dev += offload.run([act_in, weights, act_out], outputs=[2])
+        t2 = time.perf_counter()
+        out_dev[k] = from_yc8x(act_out.reshape(OUT_SHAPE[1], OUT_SHAPE[0] // 8, OUT_SHAPE[2], 8),
+                               OUT_SHAPE[0])
+        with torch.no_grad():
+            y = torch.from_numpy(out_dev[k:k + 1].astype(np.float32) * s_out)
+            pred["offload"].append(int(qm.head(y).argmax(1)))
+        t_host += (t1 - t0) + (time.perf_counter() - t2)
+
+    gold = golden_stage(stage, in_ints)
+    mism = int(np.count_nonzero(gold != out_dev))
+    mism_fq = int(np.count_nonzero(fq_out != out_dev))
+    labels = ds.labels
+    acc = {k: 100.0 * float(np.mean(np.array(v) == labels)) for k, v in pred.items()}
+    agree = 100.0 * float(np.mean(np.array(pred["offload"]) == np.array(pred["fake-quant"])))
+    agree_f = 100.0 * float(np.mean(np.array(pred["offload"]) == np.array(pred["float"])))
+
+    print()
+    print(f"{'':32s}{'value':>12s}")
+    print(f"{'images':32s}{n:>12d}")
+    print(f"{'accuracy float (top-1 %)':32s}{acc['float']:>12.2f}")
+    print(f"{'accuracy fake-quant (top-1 %)':32s}{acc['fake-quant']:>12.2f}")
+    print(f"{'accuracy ' + offload.kind + ' (top-1 %)':32s}{acc['offload']:>12.2f}")
+    print(f"{'mismatches vs golden (elements)':32s}{mism:>12d}")
+    print(f"{'mismatches vs Brevitas (elem.)':32s}{mism_fq:>12d}")
+    print(f"{'top-1 agreement w/ Brevitas (%)':32s}{agree:>12.2f}")
+    print(f"{'top-1 agreement w/ float (%)':32s}{agree_f:>12.2f}")
+    print(f"{'host time / image (ms)':32s}{1e3 * t_host / n:>12.2f}")
+    print(f"{offload.kind + ' time / image (ms)':32s}{1e3 * t_dev / n:>12.2f}")
+    ok = mism == 0 and agree >= AGREEMENT_MIN
+    if ok:
+        print("PASS!")
+        return 0
+    print(f"FAIL: {mism} mismatching elements, agreement {agree:.2f}% (need 0 and "
+          f">= {AGREEMENT_MIN}%)")
+    return 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (BundleError, CheckpointError, DatasetError, OffloadError, QuantError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
