@@ -77,16 +77,18 @@ def conv_requant(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, shift: int,
 
 
 def conv_skip_add(y_in: np.ndarray, w3: np.ndarray, b3: np.ndarray | None, shift3: int,
-                  skip: np.ndarray, skip_shift: int,
+                  skip: np.ndarray, skip_in_shift: int, skip_shift: int,
                   rounding: Any = DEFAULT_ROUNDING) -> np.ndarray:
     """Bottleneck tail (blocks 1, 2): y3 = requant(conv1x1(y_in)+b3, shift3, int8);
-    out = requant(y3 + skip, skip_shift, uint8 with ReLU). ``skip`` is uint8 already at
-    the shared add scale; shapes NCHW or CHW."""
+    s = requant(skip, skip_in_shift, int8) (the uint8 block input brought to the add
+    scale; shift 0 only saturates); out = requant(y3 + s, skip_shift, uint8 with ReLU).
+    Shapes NCHW or CHW."""
     y3 = conv_requant(y_in, w3, b3, shift3, rounding, np.int8)
     s = np.asarray(skip)
     if s.shape != y3.shape:
         raise ValueError(f"skip shape {s.shape} != conv3 output shape {y3.shape}")
-    return requantize(y3.astype(np.int32) + s.astype(np.int32), skip_shift, rounding,
+    s8 = requantize(s.astype(np.int64), skip_in_shift, rounding, np.int8)
+    return requantize(y3.astype(np.int32) + s8.astype(np.int32), skip_shift, rounding,
                       np.uint8)
 
 

@@ -133,7 +133,7 @@ def golden_stage(p: IntStage, x: np.ndarray) -> np.ndarray:
                                           b.out_shift, r)
         else:
             x = golden.conv_skip_add(h, b.conv3.weight, b.conv3.bias, b.conv3.shift, x,
-                                     b.skip_shift, b.out_shift, r)
+                                     b.skip_shift, b.out_shift, r)  # skip_in, add->out
     return x
 
 

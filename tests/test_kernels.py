@@ -111,17 +111,18 @@ def test_conv2dk3_vs_golden(w, h, ic, oc_blocks, split, fill, shift, rounding, b
 @settings(**SETTINGS)
 @given(w=st.integers(1, 34), h=st.integers(1, 3), ic=st.sampled_from([16, 32, 64]),
        oc=st.sampled_from([8, 16, 64, 256]), fill=FILL, shift=SHIFT,
-       skip_shift=st.integers(quant.SHIFT_MIN, 4), rounding=ROUND,
-       big_bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
-def test_conv2dk1_skip_vs_golden(w, h, ic, oc, fill, shift, skip_shift, rounding, big_bias,
-                                 seed):
+       skip_shift=st.integers(quant.SHIFT_MIN, 4), skip_in_shift=st.integers(-2, 3),
+       rounding=ROUND, big_bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_conv2dk1_skip_vs_golden(w, h, ic, oc, fill, shift, skip_shift, skip_in_shift,
+                                 rounding, big_bias, seed):
     rng = np.random.default_rng(seed)
     y = data(rng, (ic, h, w), np.uint8, fill)
     skip = data(rng, (oc, h, w), np.uint8, "uniform" if fill == "small" else fill)
     wt, b = weights(rng, (oc, ic, 1, 1), fill), bias(rng, oc, big_bias, ic)
     k = pick_shift(shift, golden.conv2d_acc(y, wt, b))
-    want = golden.conv_skip_add(y, wt, b, k, skip, skip_shift, rounding)
-    assert_same(images.skip_image(y, wt, b, k, skip, skip_shift, rounding), want)
+    want = golden.conv_skip_add(y, wt, b, k, skip, skip_in_shift, skip_shift, rounding)
+    assert_same(images.skip_image(y, wt, b, k, skip, skip_in_shift, skip_shift, rounding),
+                want)
 
 
 @settings(**SETTINGS)
@@ -250,7 +251,7 @@ def test_table_argument_errors():
     with pytest.raises(E, match="border"):
         k3(row, row, row, p3, row, 8, 8, 8, 16, 3, 0, 0, 0)
     with pytest.raises(E, match="IC"):
-        t["conv2dk1_skip_ui8"](row, row, p3, row, row, 8, 8, 8, 0, 0, 0)
+        t["conv2dk1_skip_ui8"](row, row, p3, row, row, 8, 8, 8, 0, 0, 0, 0)
     with pytest.raises(E, match="pad"):
         t["conv2dk5_i8_ui8"](*[row] * 5, p3, row, 8, 8, 8, 3, 31, 0, 0)
     with pytest.raises(E, match="even"):

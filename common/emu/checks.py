@@ -238,7 +238,8 @@ def account(plan: Plan) -> None:
         for c in ctiles:
             if c != ptile:
                 use(c, 0, f"{f.name} (in)")
-    for t, (i, o, names) in chans.items():
+    prio = {KIND_COMPUTE: 0, KIND_MEM: 1, KIND_SHIM: 2}
+    for t, (i, o, names) in sorted(chans.items(), key=lambda kv: (prio[plan.kind_at(kv[0])], kv[0])):
         kind = plan.kind_at(t)
         _, li, lo = LIMITS[kind]
         if i > li or o > lo:

@@ -218,11 +218,11 @@ class Kernel:
             raise DesignError(f"kernel '{self.symbol}' called outside a worker's core function")
         if self._arg_types and len(args) != len(self._arg_types):
             raise DesignError(f"kernel '{self.symbol}' takes {len(self._arg_types)} arguments, "
-                              f"worker '{party.name}' passed {len(args)}")
+                              f"{party.name} passed {len(args)}")
         try:
             reg = self.registration()
         except KernelError as e:
-            raise KernelError(f"worker '{party.name}': {e}") from None
+            raise KernelError(f"{party.name}: {e}") from None
         if self._conv:
             args = [c(a) for c, a in zip(self._conv, args)]
         else:
@@ -232,7 +232,7 @@ class Kernel:
         except (StopRun, KernelError):
             raise
         except Exception as e:
-            raise KernelError(f"kernel '{self.symbol}' raised in worker '{party.name}': "
+            raise KernelError(f"kernel '{self.symbol}' raised in {party.name}: "
                               f"{type(e).__name__}: {e}") from e
         kc = party.kcalls
         kc[self.symbol] = kc.get(self.symbol, 0) + 1

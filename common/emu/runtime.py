@@ -362,7 +362,7 @@ class HostCtl:
         with eng.lock:
             eng.host_final = True
             eng.final_ok = lambda: all(t.done for t in awaited)
-        everything = awaited + [t for t in self.all_drains if t.started]
+        everything = awaited + [t for t in self.all_drains if t.started and t not in awaited]
         self.wait_tasks(everything, "end of sequence awaiting")
 
 

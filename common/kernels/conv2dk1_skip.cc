@@ -4,7 +4,8 @@
 //   void conv2dk1_skip_ui8(const uint8_t* in0, const uint8_t* in1, const int8_t* params,
 //                          uint8_t* out, const uint8_t* skip,
 //                          int32_t W, int32_t IC, int32_t OC,
-//                          int32_t shift, int32_t skip_shift, int32_t rounding)
+//                          int32_t shift, int32_t skip_shift, int32_t skip_in_shift,
+//                          int32_t rounding)
 //   void conv2dk1_skip_init_ui8(const uint8_t* in0, const uint8_t* in1,
 //                          const int8_t* params, uint8_t* out, const int8_t* skip_in,
 //                          int32_t W, int32_t IC, int32_t OC, int32_t IC_skip,
@@ -14,11 +15,12 @@
 //            in0 = channels [0, IC/2), in1 = [IC/2, IC). IC multiple of 16.
 // params   : blob(conv3 1x1 IC -> OC) (pack_conv_params layout); for the _init variant
 //            immediately followed by blob(skip projection 1x1 IC_skip -> OC).
-// skip     : [OC/8][W][8] uint8, already at the add scale (blocks 1, 2).
+// skip     : [OC/8][W][8] uint8 block input (blocks 1, 2), requantized to the add scale
+//            with skip_in_shift (0: same scale, values > 127 saturate to 127).
 // skip_in  : [IC_skip/8][W][8] int8 block input (block 0), projected by the 2nd blob.
 // out      : [OC/8][W][8] uint8.
 //   y3  = SRS_int8(bias3 + conv3(in), shift)
-//   s   = skip                     or  SRS_int8(bias_s + proj(skip_in), skip_conv_shift)
+//   s   = SRS_int8(skip, skip_in_shift)  or  SRS_int8(bias_s + proj(skip_in), skip_conv_shift)
 //   out = SRS_uint8(int32(y3) + int32(s), skip_shift)        (ReLU fused)
 // Shifts -8..31 (skip_shift of 0 and -1 occur after PTQ); rounding 0 half-even, 1 half-up.
 #include <cstdint>
@@ -57,6 +59,7 @@ static void skip_impl(const uint8_t *in0, const uint8_t *in1, const int8_t *para
                       const uint8_t *skip, const int8_t *skip_in, int32_t W, int32_t IC,
                       int32_t OC, int32_t IC_skip, int32_t shift, int32_t skip_shift,
                       int32_t skip_conv_shift, int32_t rounding) {
+  // skip_conv_shift doubles as the requant shift of the uint8 skip when skip_in is null.
   npu_aie_set_modes(rounding);
   const int IBh = IC / 16;  // input blocks per half
   const int32_t *bias3 = (const int32_t *)(params + OC * IC);
@@ -76,7 +79,9 @@ static void skip_impl(const uint8_t *in0, const uint8_t *in1, const int8_t *para
                                         IC_skip / 8, x),
                                 skip_conv_shift).unpack();
       } else {
-        s = aie::load_v<32>(skip + (ob * W + x) * 8).unpack().template cast_to<int16_t>();
+        aie::accum<acc32, 32> sk;
+        sk.from_vector(aie::load_v<32>(skip + (ob * W + x) * 8).unpack(), 0);
+        s = npu_aie_srs<int8_t>(sk, skip_conv_shift).unpack();
       }
       aie::store_v(out + (ob * W + x) * 8, skip_add(y3, s, skip_shift));
     }
@@ -113,8 +118,11 @@ static void skip_impl(const uint8_t *in0, const uint8_t *in1, const int8_t *para
   if (skip_in) {
     npu_srs_block(accs, accs, n_acc, skip_conv_shift, rounding, -128, 127);  // projection
     for (size_t i = 0; i < n_acc; ++i) acc3[i] += accs[i];
-  } else {
-    for (size_t i = 0; i < n_acc; ++i) acc3[i] += skip[i];
+  } else {  // uint8 skip -> int8 at the add scale (skip_conv_shift = skip_in_shift here)
+    accs = acc3 + n_acc;
+    for (size_t i = 0; i < n_acc; ++i) accs[i] = skip[i];
+    npu_srs_block(accs, accs, n_acc, skip_conv_shift, rounding, -128, 127);
+    for (size_t i = 0; i < n_acc; ++i) acc3[i] += accs[i];
   }
   npu_srs_block(acc3, out, n_acc, skip_shift, rounding, 0, 255);  // add -> ReLU
 }
@@ -123,8 +131,10 @@ static void skip_impl(const uint8_t *in0, const uint8_t *in1, const int8_t *para
 extern "C" {
 void conv2dk1_skip_ui8(const uint8_t *in0, const uint8_t *in1, const int8_t *params,
                        uint8_t *out, const uint8_t *skip, int32_t W, int32_t IC, int32_t OC,
-                       int32_t shift, int32_t skip_shift, int32_t rounding) {
-  skip_impl(in0, in1, params, out, skip, nullptr, W, IC, OC, 0, shift, skip_shift, 0, rounding);
+                       int32_t shift, int32_t skip_shift, int32_t skip_in_shift,
+                       int32_t rounding) {
+  skip_impl(in0, in1, params, out, skip, nullptr, W, IC, OC, 0, shift, skip_shift,
+            skip_in_shift, rounding);
 }
 
 void conv2dk1_skip_init_ui8(const uint8_t *in0, const uint8_t *in1, const int8_t *params,

@@ -40,7 +40,7 @@ SIGNATURES["conv2dk3_ui8"] = (
     "border", "shift", "rounding", "oc_offset")
 SIGNATURES["conv2dk1_skip_ui8"] = (
     "in0*", "in1*", "params*", "out*o", "skip*", "W", "IC", "OC", "shift", "skip_shift",
-    "rounding")
+    "skip_in_shift", "rounding")
 SIGNATURES["conv2dk1_skip_init_ui8"] = (
     "in0*", "in1*", "params*", "out*o", "skip_in*", "W", "IC", "OC", "IC_skip", "shift",
     "skip_shift", "skip_conv_shift", "rounding")
@@ -98,8 +98,9 @@ def _sizes_k3(n, W, IC, OC, OC_total, border, shift, rounding, oc_offset):
             _blob(OC_total, IC, 9), W * OC)
 
 
-def _sizes_skip(n, W, IC, OC, shift, skip_shift, rounding):
-    _common(n, W, {"shift": shift, "skip_shift": skip_shift}, rounding)
+def _sizes_skip(n, W, IC, OC, shift, skip_shift, skip_in_shift, rounding):
+    _common(n, W, {"shift": shift, "skip_shift": skip_shift, "skip_in_shift": skip_in_shift},
+            rounding)
     _mult8(n, IC, "IC", 16); _mult8(n, OC, "OC")
     return (W * IC // 2, W * IC // 2, _blob(OC, IC, 1), W * OC, W * OC)
 
@@ -310,9 +311,10 @@ def conv2dk3(lines: Sequence[np.ndarray | None], params: np.ndarray, oc: int,
 
 
 def conv2dk1_skip(in0: np.ndarray, in1: np.ndarray, params: np.ndarray, skip: np.ndarray,
-                  shift: int, skip_shift: int,
+                  shift: int, skip_in_shift: int, skip_shift: int,
                   rounding: Any = quant.DEFAULT_ROUNDING) -> np.ndarray:
-    """conv3 1x1 over the channel halves in0|in1 (uint8 rows) + uint8 skip -> uint8 row."""
+    """conv3 1x1 over the channel halves in0|in1 (uint8 rows) + uint8 skip (requantized
+    to int8 with skip_in_shift) -> uint8 row."""
     a, b = _row(in0, "in0", (np.uint8,)), _row(in1, "in1", (np.uint8,))
     s = _row(skip, "skip", (np.uint8,))
     if a.shape != b.shape or a.shape[1] != s.shape[1]:
@@ -320,7 +322,7 @@ def conv2dk1_skip(in0: np.ndarray, in1: np.ndarray, params: np.ndarray, skip: np
     out = np.empty_like(s)
     host_kernel_table()["conv2dk1_skip_ui8"](a, b, _params(params), out, s, a.shape[1],
                                              2 * a.shape[0] * 8, s.shape[0] * 8, shift,
-                                             skip_shift, _rcode(rounding))
+                                             skip_shift, skip_in_shift, _rcode(rounding))
     return out
 
 

@@ -59,13 +59,14 @@ def conv5x5_image(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, pad: int, 
 
 
 def skip_image(y_in: np.ndarray, w3: np.ndarray, b3: np.ndarray | None, shift3: int,
-               skip: np.ndarray, skip_shift: int,
+               skip: np.ndarray, skip_in_shift: int, skip_shift: int,
                rounding: Any = quant.DEFAULT_ROUNDING) -> np.ndarray:
     """conv2dk1_skip_ui8 over an image; y_in uint8 (IC, H, W), skip uint8 (OC, H, W)."""
     ic = y_in.shape[0]
     lo, hi = _rows(y_in[: ic // 2]), _rows(y_in[ic // 2:])
     sk, p = _rows(skip), layouts.pack_conv_params(w3, b3)
-    out = np.stack([host.conv2dk1_skip(lo[y], hi[y], p, sk[y], shift3, skip_shift, rounding)
+    out = np.stack([host.conv2dk1_skip(lo[y], hi[y], p, sk[y], shift3, skip_in_shift,
+                                        skip_shift, rounding)
                     for y in range(lo.shape[0])])
     return layouts.from_yc8x(out, w3.shape[0])
 
