@@ -180,6 +180,11 @@ def place(plan: Plan) -> None:
         plan.place[id(h)] = c
 
 
+def shares_memory(a: tuple, b: tuple) -> bool:
+    """Compute tiles whose cores reach each other's memory (same tile or neighbours)."""
+    return abs(a[0] - b[0]) + abs(a[1] - b[1]) <= 1
+
+
 def account(plan: Plan) -> None:
     """Fill ``plan.mem`` and ``plan.chans`` and raise ResourceError on overuse."""
     mem, chans = plan.mem, plan.chans
@@ -233,6 +238,10 @@ def account(plan: Plan) -> None:
             if not isinstance(h.endpoint, (Worker, Link)) and plan.sink_of.get(f) is not h:
                 continue
             ctiles.append(plan.tile_of(h))
+        if (ptile is not None and len(ctiles) == 1 and not f.via_DMA
+                and plan.kind_at(ptile) == KIND_COMPUTE == plan.kind_at(ctiles[0])
+                and shares_memory(ptile, ctiles[0])):
+            continue            # neighbouring compute tiles: shared memory, no DMA
         if ptile is not None and any(c != ptile for c in ctiles):
             use(ptile, 1, f"{f.name} (out)")
         for c in ctiles:

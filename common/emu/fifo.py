@@ -53,6 +53,7 @@ class ObjectFifo:
         self.repeat_count = repeat_count
         self.init_values = init_values
         self.disable_synchronization = disable_synchronization
+        self.via_DMA = via_DMA
         self._prod: ObjectFifoHandle | None = None
         self._cons: list[ObjectFifoHandle] = []
         self.links: list[Link] = []

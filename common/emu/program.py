@@ -71,7 +71,10 @@ class ResolvedProgram:
                     if a.size != v.numel:
                         raise DesignError(f"argument {i}: {a.size} elements given, the sequence "
                                           f"declares {v.shape}")
-                    tensors.append(np.array(a, dtype=v.dtype, copy=True).reshape(v.shape))
+                    if a.dtype == v.dtype and a.flags.c_contiguous and a.flags.writeable:
+                        tensors.append(a.reshape(v.shape))   # in place: drains write into it
+                    else:
+                        tensors.append(np.array(a, dtype=v.dtype, copy=True).reshape(v.shape))
             else:
                 scalars.append(np.dtype(v).type(0 if a is None else a))
         return tensors, scalars

@@ -1,0 +1,117 @@
+"""conv2_x PTQ: Brevitas fake-quant == integer golden stage, bundle and checkpoint checks."""
+import numpy as np
+import pytest
+import torch
+
+from common.bundle import BundleError
+from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from common.datasets import load_dataset, to_float_tensor_input
+from ptq_conv2x.deploy import golden_stage, load_bundle, save_bundle
+from ptq_conv2x.model import Conv2xNet
+from ptq_conv2x.pipeline import prepare, ptq_config
+from ptq_conv2x.quant_model import fake_quant_stage_ints
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A small-data float model with realistic BatchNorm statistics (not trained)."""
+    torch.manual_seed(0)
+    m = Conv2xNet()
+    x = torch.from_numpy(to_float_tensor_input(
+        load_dataset("fashion-mnist", "train", "data/fashion-mnist").images[:128]))
+    m.train()
+    with torch.no_grad():
+        for i in range(0, 128, 32):
+            m(x[i:i + 32])
+    m.eval()
+    p = tmp_path_factory.mktemp("ck") / "model.pt"
+    save_checkpoint(p, m, {"note": "test"})
+    return p
+
+
+@pytest.fixture(scope="module", params=["half_even", "half_up"])
+def prepared(request, checkpoint):
+    cfg = ptq_config("fashion-mnist", request.param, calib_images=64)
+    return cfg, prepare(checkpoint, cfg, "data/fashion-mnist", progress=False)
+
+
+def test_golden_stage_equals_brevitas_bit_exact(prepared):
+    cfg, p = prepared
+    x = torch.from_numpy(to_float_tensor_input(
+        load_dataset("fashion-mnist", "test", "data/fashion-mnist").images[:6]))
+    qin, qout = fake_quant_stage_ints(p.quant_model, x)
+    got = golden_stage(p.stage, qin)
+    assert got.shape == (6, 256, 32, 32)
+    assert np.count_nonzero(got != qout) == 0
+    assert 0 < np.count_nonzero(got) < got.size  # not degenerate
+    shifts = [s for b in p.stage.blocks for s in (b.conv1.shift, b.conv2.shift, b.out_shift)]
+    assert all(-8 <= s <= 31 for s in shifts)
+
+
+def test_bundle_roundtrip_and_rejections(prepared, checkpoint, tmp_path):
+    cfg, p = prepared
+    path = tmp_path / "b.npz"
+    save_bundle(path, p.stage, checkpoint, cfg)
+    stage, m = load_bundle(path, checkpoint, cfg)
+    assert m["rounding"] == cfg["rounding"]
+    for b1, b2 in zip(stage.blocks, p.stage.blocks):
+        for c1, c2 in zip(b1.convs(), b2.convs()):
+            assert np.array_equal(c1.weight, c2.weight) and np.array_equal(c1.bias, c2.bias)
+            assert c1.shift == c2.shift
+    raw = path.read_bytes()
+    (tmp_path / "trunc.npz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(BundleError, match="corrupt or truncated"):
+        load_bundle(tmp_path / "trunc.npz")
+    # flip one weight byte inside the stored blob: the content hash catches it
+    import io, zipfile
+    zin = zipfile.ZipFile(io.BytesIO(raw))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zout:
+        for item in zin.infolist():
+            data = bytearray(zin.read(item))
+            if item.filename == "wts_block1.npy":
+                data[-5] ^= 0x40
+            zout.writestr(item, bytes(data))
+    (tmp_path / "flip.npz").write_bytes(out.getvalue())
+    with pytest.raises(BundleError, match="content hash mismatch"):
+        load_bundle(tmp_path / "flip.npz")
+    other = dict(cfg, calib_images=cfg["calib_images"] + 1)
+    with pytest.raises(BundleError, match="stale"):
+        load_bundle(path, checkpoint, other)
+    (tmp_path / "ck2.pt").write_bytes(checkpoint.read_bytes() + b"x")
+    with pytest.raises(BundleError, match="stale"):
+        load_bundle(path, tmp_path / "ck2.pt", cfg)
+    with pytest.raises(BundleError, match="not found"):
+        load_bundle(tmp_path / "missing.npz")
+    assert not list(tmp_path.glob(".*.tmp"))  # no temp files left
+
+
+def test_checkpoint_errors(tmp_path, checkpoint):
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="bad.pt: not a readable checkpoint"):
+        load_checkpoint(tmp_path / "bad.pt", Conv2xNet)
+    raw = checkpoint.read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(raw[:1000])
+    with pytest.raises(CheckpointError, match="trunc.pt"):
+        load_checkpoint(tmp_path / "trunc.pt", Conv2xNet)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "none.pt", Conv2xNet)
+    ck = torch.load(checkpoint, weights_only=True)
+    ck["state_dict"]["stage.blocks.0.conv1.weight"] = torch.zeros(3, 3, 1, 1)
+    torch.save(ck, tmp_path / "mismatch.pt")
+    with pytest.raises(CheckpointError, match="does not match Conv2xNet"):
+        load_checkpoint(tmp_path / "mismatch.pt", Conv2xNet)
+
+
+def test_non_po2_scale_is_rejected_naming_layer(prepared):
+    from common.ptq import act_scale
+    from common.quant import QuantError
+    _, p = prepared
+
+    class Fake:
+        class act_quant:
+            @staticmethod
+            def scale():
+                return torch.tensor(0.3)
+    with pytest.raises(QuantError, match="block1.relu2"):
+        act_scale(Fake, "block1.relu2")
