@@ -131,4 +131,5 @@ class EmulatedOffload:
 
     @property
     def summary(self):
-        return getattr(self.design, "summary", None)
+        """common.emu Summary of the design and its last run (tiles, memory, MACs)."""
+        return self.design.summary()

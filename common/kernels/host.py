@@ -191,7 +191,7 @@ class _Kernel:
     """Validated, in-place caller of one C symbol (arguments in C order)."""
 
     __slots__ = ("name", "cfunc", "nargs", "ptr_idx", "out_flags", "int_idx", "sizes",
-                 "ptr_names")
+                 "ptr_names", "_arg_pos")
 
     def __init__(self, name: str, cfunc: Any) -> None:
         args = SIGNATURES[name]
@@ -201,6 +201,22 @@ class _Kernel:
         self.out_flags = tuple(args[i].endswith("*o") for i in self.ptr_idx)
         self.int_idx = tuple(i for i, a in enumerate(args) if "*" not in a)
         self.sizes = _SIZES[name]
+        self._arg_pos = {a: i for i, a in enumerate(args)}
+
+    def macs(self, args: Sequence[Any]) -> int:
+        """Multiply-accumulates of one call (what the NPU's MAC array must do)."""
+        g = {k: args[i] for k, i in self._arg_pos.items() if "*" not in k}
+        if "W" not in g or "OC" not in g:
+            return 0                                    # max pool: no MACs
+        n = self.name
+        per_px = int(g["IC"]) * int(g["OC"])
+        if n.startswith("conv2dk3"):
+            per_px *= 9
+        elif n.startswith("conv2dk5"):
+            per_px *= 25 * bin(int(g["row_mask"]) & 31).count("1") / 5
+        elif n.startswith("conv2dk1_skip_init"):
+            per_px += int(g["IC_skip"]) * int(g["OC"])
+        return int(int(g["W"]) * per_px)
 
     def __call__(self, *args: Any) -> None:
         if len(args) != self.nargs:

@@ -1,0 +1,108 @@
+"""conv2_x benchmark entry (run by `make bench` through common.bench).
+
+Rows: float vs int8 top-1 on the whole Fashion-MNIST test set (int8 = the Brevitas
+fake-quant model, which the integer pipeline matches bit for bit: checked here on the
+emulated images); images/s of the full-design emulation and of the integer golden model,
+each as a ratio to the float PyTorch forward of the same conv2_x stage in the same run;
+the emulator's NPU time estimate next to the 12-tile compute floor.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from common.datasets import to_float_tensor_input
+from common.host import EmulatedOffload
+from common.layouts import from_yc8x, to_yc8x
+from ptq_conv2x.deploy import OUT_SHAPE, golden_stage, save_bundle
+from ptq_conv2x.pipeline import BUILD, DEFAULT_CHECKPOINT, eval_dataset, prepare, ptq_config
+
+NPU1_MACS_PER_CYCLE = 256
+NPU1_GHZ = 1.0
+TILES = 12
+EMU_IMAGES = 20
+CHUNK = 100
+
+
+def _top1(fn, x: torch.Tensor, labels: np.ndarray) -> float:
+    with torch.no_grad():
+        pred = np.concatenate([fn(x[i:i + CHUNK]).argmax(1).numpy()
+                               for i in range(0, len(x), CHUNK)])
+    return 100.0 * float(np.mean(pred == labels))
+
+
+def run() -> list[dict]:
+    torch.set_num_threads(2)
+    cfg = ptq_config()
+    prep = prepare(DEFAULT_CHECKPOINT, cfg, progress=False)
+    qm, fm, stage = prep.quant_model, prep.float_model, prep.stage
+    ds = eval_dataset(cfg["dataset"], "test", None, None)
+    x = torch.from_numpy(to_float_tensor_input(ds.images))
+    rows = []
+    t0 = time.perf_counter()
+    acc_f = _top1(fm, x, ds.labels)
+    t_f = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    acc_q = _top1(qm, x, ds.labels)
+    t_q = time.perf_counter() - t0
+    note = f"{len(ds)} test images from {ds.source}"
+    rows += [
+        {"name": "conv2x float top-1", "value": acc_f, "unit": "%", "note": note},
+        {"name": "conv2x int8 top-1 (Brevitas = integer path)", "value": acc_q, "unit": "%",
+         "note": f"rounding {cfg['rounding']}"},
+        {"name": "conv2x int8 - float", "value": acc_q - acc_f, "unit": "points",
+         "note": "target: within 0.3 points"},
+        {"name": "float model forward", "value": len(ds) / t_f, "unit": "img/s", "note": ""},
+        {"name": "fake-quant model forward", "value": len(ds) / t_q, "unit": "img/s", "note": ""},
+    ]
+
+    # The same stage three ways on the same images: float torch, integer golden, emulation.
+    xs = x[:EMU_IMAGES]
+    with torch.no_grad():
+        stem = fm.stem(xs)
+        t0 = time.perf_counter()
+        fm.stage(stem)
+        t_float = time.perf_counter() - t0
+        q = qm.stage_input(xs)
+        ins = torch.round(q.value / q.scale).to(torch.int64).numpy().astype(np.int8)
+    t0 = time.perf_counter()
+    gold = golden_stage(stage, ins)
+    t_gold = time.perf_counter() - t0
+
+    bundle = BUILD / "bench_bundle.npz"
+    save_bundle(bundle, stage, DEFAULT_CHECKPOINT, cfg)
+    off = EmulatedOffload(BUILD.parent / "aie2.py", ["npu", "--bundle", str(bundle)])
+    weights = np.concatenate([stage.weight_blob(i) for i in range(3)])
+    out = np.zeros(int(np.prod(OUT_SHAPE)), np.uint8)
+    off.run([to_yc8x(ins[0]).reshape(-1), weights, out], [2])          # warm-up
+    t_emu = 0.0
+    mism = 0
+    for k in range(EMU_IMAGES):
+        a_in = to_yc8x(ins[k]).reshape(-1)
+        t_emu += off.run([a_in, weights, out], [2])
+        got = from_yc8x(out.reshape(OUT_SHAPE[1], OUT_SHAPE[0] // 8, OUT_SHAPE[2], 8),
+                        OUT_SHAPE[0])
+        mism += int(np.count_nonzero(got != gold[k]))
+    ips = {k: EMU_IMAGES / t for k, t in (("float", t_float), ("golden", t_gold),
+                                          ("emu", t_emu))}
+    rows += [
+        {"name": "conv2x stage float torch (batch 20, 2 threads)", "value": ips["float"],
+         "unit": "img/s", "note": ""},
+        {"name": "conv2x integer golden model (numpy, batch 20)", "value": ips["golden"],
+         "unit": "img/s", "note": f"{ips['float'] / ips['golden']:.1f}x slower than float"},
+        {"name": "conv2x full-design emulation (1 image/run)", "value": ips["emu"],
+         "unit": "img/s", "note": f"{ips['float'] / ips['emu']:.1f}x slower than float "
+                                  f"(target <= 5x); {mism} mismatches vs golden"},
+    ]
+    summary = off.summary
+    total_macs = sum(summary.tile_macs.values())
+    floor_us = total_macs / (TILES * NPU1_MACS_PER_CYCLE * NPU1_GHZ * 1e3)
+    rows += [
+        {"name": "emulator NPU time estimate (NPU1, 1 GHz)", "value": summary.npu_time_s * 1e6,
+         "unit": "us/img", "note": "max over tiles of MACs / 256 per cycle"},
+        {"name": "12-tile compute floor (NPU1, 1 GHz)", "value": floor_us,
+         "unit": "us/img", "note": f"{total_macs / 1e6:.1f} M MACs / (12 x 256)"},
+    ]
+    return rows
