@@ -14,6 +14,9 @@ def _ints(xs) -> list[int]:
     return [int(x) for x in xs]
 
 
+_WALK_CACHE: dict = {}
+_WALK_CACHE_SIZE = 256
+
 class TensorAccessPattern:
     """A strided walk over a tensor: step k visits ``offset + sum(i_j * strides_j)``."""
 
@@ -75,8 +78,18 @@ class TensorAccessPattern:
 
     # ---- the walk ---------------------------------------------------------------
     def walk(self) -> np.ndarray:
-        """Flat tensor index of every stream step (``-1`` for pad positions)."""
+        """Flat tensor index of every stream step (``-1`` for pad positions).
+
+        Walks are shared between equal patterns (a runtime sequence builds new pattern
+        objects on every run), through a small module-level cache of read-only arrays.
+        """
         if self._walk is None:
+            key = (tuple(self.tensor_dims), self.offset, tuple(self.sizes), tuple(self.strides),
+                   None if self.padding is None else tuple(map(tuple, self.padding)))
+            cached = _WALK_CACHE.get(key)
+            if cached is not None:
+                self._walk = cached
+                return cached
             idx = np.full((), self.offset, dtype=np.int64)
             for n, s in zip(self.sizes, self.strides):
                 idx = idx[..., None] + np.arange(n, dtype=np.int64) * s
@@ -93,6 +106,9 @@ class TensorAccessPattern:
                     f"reaches element {int(real.max())} outside tensor {self.tensor_dims}")
             w.setflags(write=False)
             self._walk = w
+            if len(_WALK_CACHE) >= _WALK_CACHE_SIZE:
+                _WALK_CACHE.pop(next(iter(_WALK_CACHE)))
+            _WALK_CACHE[key] = w
         return self._walk
 
     def access_generator(self) -> Iterator[int]:
