@@ -2,14 +2,17 @@
 
 Per block i (0..2) the NPU column runs four cores; their runtime parameters (RTPs, one
 int32[16] each, written by the runtime sequence) are:
-  b{i}.conv1      [0] shift conv1                     [1] rounding code
+  b{i}.conv1      [0] shift conv1   [1] rounding code   [2] shift of the 1x1 projection
+                  (block 0 only: the conv1 core also computes the skip projection)
   b{i}.conv3x3_0  [0] shift conv2 (3x3)               [1] rounding code   (out ch  0..31)
   b{i}.conv3x3_1  [0] shift conv2 (3x3)               [1] rounding code   (out ch 32..63)
-  b{i}.skip       [0] shift conv3  [1] shift add->out  [2] shift of the skip path
-                  (block 0: 1x1 projection; blocks 1, 2: requant of the uint8 skip)
+  b{i}.skip       [0] shift conv3  [1] shift add->out  [2] shift applied to the skip input
+                  (blocks 1, 2: requant of the uint8 block input to the add scale;
+                  block 0: 0, the projection arrives already at the add scale)
                   [3] rounding code
-Weights of a column travel as one int8 blob: pack(conv1) | pack(conv2) | pack(conv3)
-[| pack(proj)], each ``common.layouts.pack_conv_params`` (OIYXI8O8 weights, int32 bias).
+Weights of a column travel as one int8 blob, each part ``common.layouts.pack_conv_params``
+(OIYXI8O8 weights, int32 bias), in the order the cores take them:
+  block 0: conv1 | proj | conv2 | conv3      blocks 1, 2: conv1 | conv2 | conv3
 Activations: stage input int8 (64, 32, 32), output uint8 (256, 32, 32), both NCHW here and
 YCXC8 rows on the device (common.layouts).
 """
@@ -58,7 +61,12 @@ class IntBlock:
     out_shift: int
 
     def convs(self) -> list[IntConv]:
-        return [self.conv1, self.conv2, self.conv3] + ([self.proj] if self.proj else [])
+        return [c for _, c in self.blob_order()]
+
+    def blob_order(self) -> list[tuple[str, IntConv]]:
+        """(name, conv) in weight-blob order: conv1 [| proj] | conv2 | conv3."""
+        head = [("conv1", self.conv1)] + ([("proj", self.proj)] if self.proj else [])
+        return head + [("conv2", self.conv2), ("conv3", self.conv3)]
 
 
 @dataclass
@@ -79,10 +87,10 @@ class IntStage:
         r = self.rounding.code
         for i, b in enumerate(self.blocks):
             base = i * len(CORE_ROLES)
-            t[base + 0, :2] = (b.conv1.shift, r)
+            t[base + 0, :3] = (b.conv1.shift, r, b.proj.shift if b.proj else 0)
             t[base + 1, :2] = (b.conv2.shift, r)
             t[base + 2, :2] = (b.conv2.shift, r)
-            t[base + 3, :4] = (b.conv3.shift, b.out_shift, b.skip_shift, r)
+            t[base + 3, :4] = (b.conv3.shift, b.out_shift, 0 if b.proj else b.skip_shift, r)
         return t
 
 
@@ -146,7 +154,7 @@ def save_bundle(path: str | os.PathLike, p: IntStage, checkpoint: str | os.PathL
     for i, b in enumerate(p.blocks):
         arrays[f"wts_block{i}"] = p.weight_blob(i)
         off = 0
-        for name, c in zip(("conv1", "conv2", "conv3", "proj"), b.convs()):
+        for name, c in b.blob_order():
             o, ci, ky, kx = c.weight.shape
             arrays[f"bias.block{i}.{name}"] = c.bias.astype(np.int32)
             convs[f"block{i}.{name}"] = {"shape": [o, ci, ky, kx], "offset": off,
@@ -160,8 +168,9 @@ def save_bundle(path: str | os.PathLike, p: IntStage, checkpoint: str | os.PathL
         "skip_shifts": [b.skip_shift for b in p.blocks],
         "out_shifts": [b.out_shift for b in p.blocks],
         "rtp_cores": core_names(len(p.blocks)),
-        "rtp_slots": {"conv1": ["shift", "rounding"], "conv3x3": ["shift", "rounding"],
-                      "skip": ["conv3_shift", "out_shift", "skip_shift", "rounding"]},
+        "rtp_slots": {"conv1": ["shift", "rounding", "proj_shift"],
+                      "conv3x3": ["shift", "rounding"],
+                      "skip": ["conv3_shift", "out_shift", "skip_in_shift", "rounding"]},
         "activations": {"input": {"dtype": "int8", "shape_chw": list(IN_SHAPE),
                                   "layout": "YCXC8"},
                         "output": {"dtype": "uint8", "shape_chw": list(OUT_SHAPE),

@@ -126,6 +126,52 @@ def test_conv2dk1_skip_vs_golden(w, h, ic, oc, fill, shift, skip_shift, skip_in_
 
 
 @settings(**SETTINGS)
+@given(w=st.integers(1, 34), ic=st.sampled_from([8, 64]), oc=st.sampled_from([8, 64]),
+       oc_proj=st.sampled_from([8, 256]), fill=FILL, shift=SHIFT, proj_shift=SHIFT,
+       rounding=ROUND, seed=st.integers(0, 2**32 - 1))
+def test_conv2dk1_proj_vs_golden(w, ic, oc, oc_proj, fill, shift, proj_shift, rounding, seed):
+    """conv2dk1_proj_i8: conv1 (uint8 + ReLU) and the skip projection (int8) of one row."""
+    rng = np.random.default_rng(seed)
+    x = data(rng, (ic, 1, w), np.int8, fill)
+    w1, b1 = weights(rng, (oc, ic, 1, 1), fill), bias(rng, oc, False, ic)
+    wp, bp = weights(rng, (oc_proj, ic, 1, 1), fill), bias(rng, oc_proj, False, ic)
+    k1 = pick_shift(shift, golden.conv2d_acc(x, w1, b1))
+    kp = pick_shift(proj_shift, golden.conv2d_acc(x, wp, bp))
+    out = np.zeros((oc // 8, w, 8), np.uint8)
+    proj = np.zeros((oc_proj // 8, w, 8), np.int8)
+    params = np.concatenate([layouts.pack_conv_params(w1, b1), layouts.pack_conv_params(wp, bp)])
+    host.host_kernel_table()["conv2dk1_proj_i8"](
+        layouts.to_yc8x(x)[0], params, out, proj, w, ic, oc, oc_proj, k1, kp,
+        quant.RoundingMode.parse(rounding).code)
+    assert_same(layouts.from_yc8x(out[None], oc),
+                golden.conv_requant(x, w1, b1, k1, rounding, np.uint8))
+    assert_same(layouts.from_yc8x(proj[None], oc_proj),
+                golden.conv_requant(x, wp, bp, kp, rounding, np.int8))
+
+
+@settings(**SETTINGS)
+@given(w=st.integers(1, 34), ic=st.sampled_from([16, 64]), oc=st.sampled_from([8, 256]),
+       fill=FILL, shift=SHIFT, skip_shift=st.integers(quant.SHIFT_MIN, 4),
+       skip_in_shift=st.integers(-1, 2), rounding=ROUND, seed=st.integers(0, 2**32 - 1))
+def test_conv2dk1_skip_int8_skip_vs_golden(w, ic, oc, fill, shift, skip_shift, skip_in_shift,
+                                           rounding, seed):
+    """conv2dk1_skip_i8skip_ui8: int8 skip (a projection made on another core)."""
+    rng = np.random.default_rng(seed)
+    y = data(rng, (ic, 1, w), np.uint8, fill)
+    skip = data(rng, (oc, 1, w), np.int8, fill)
+    wt, b = weights(rng, (oc, ic, 1, 1), fill), bias(rng, oc, False, ic)
+    k = pick_shift(shift, golden.conv2d_acc(y, wt, b))
+    want = golden.conv_skip_add(y, wt, b, k, skip, skip_in_shift, skip_shift, rounding)
+    rows = layouts.to_yc8x(y)[0]
+    out = np.zeros((oc // 8, w, 8), np.uint8)
+    host.host_kernel_table()["conv2dk1_skip_i8skip_ui8"](
+        np.ascontiguousarray(rows[: ic // 16]), np.ascontiguousarray(rows[ic // 16:]),
+        layouts.pack_conv_params(wt, b), out, layouts.to_yc8x(skip)[0], w, ic, oc, k,
+        skip_shift, skip_in_shift, quant.RoundingMode.parse(rounding).code)
+    assert_same(layouts.from_yc8x(out[None], oc), want)
+
+
+@settings(**SETTINGS)
 @given(w=st.integers(1, 34), h=st.integers(1, 3), ic=st.sampled_from([16, 64]),
        oc=st.sampled_from([8, 32, 256]), ic_skip=st.sampled_from([8, 16, 64]), fill=FILL,
        shift=SHIFT, skip_conv_shift=SHIFT, skip_shift=st.integers(quant.SHIFT_MIN, 4),

@@ -11,6 +11,13 @@
 // IC, OC : padded channel counts, multiples of 8. shift: -8..31 (see requant.h).
 // rounding: 0 half-to-even (conv_even), 1 half-up (positive_inf).
 // out[x][oc] = SRS(bias[oc] + sum_ic in[x][ic] * w[oc][ic], shift).
+//
+//   conv2dk1_proj_i8(const int8_t* in, const int8_t* params, uint8_t* out, int8_t* proj,
+//                    int32_t W, int32_t IC, int32_t OC, int32_t OC_proj, int32_t shift,
+//                    int32_t proj_shift, int32_t rounding)
+// Two 1x1 convs of the same int8 row (the block-0 conv1 and its skip projection, on one
+// core): out = conv2dk1_i8_ui8(in, params), proj = conv2dk1_i8_i8(in, params2) where
+// params2 = params + blob size (IC -> OC), the projection's blob (IC -> OC_proj).
 #include <cstdint>
 
 #include "requant.h"
@@ -69,4 +76,12 @@ NPU_CONV2DK1(conv2dk1_i8_ui8, int8_t, uint8_t)
 NPU_CONV2DK1(conv2dk1_ui8_ui8, uint8_t, uint8_t)
 NPU_CONV2DK1(conv2dk1_i8_i8, int8_t, int8_t)
 NPU_CONV2DK1(conv2dk1_ui8_i8, uint8_t, int8_t)
+
+void conv2dk1_proj_i8(const int8_t *in, const int8_t *params, uint8_t *out, int8_t *proj,
+                      int32_t W, int32_t IC, int32_t OC, int32_t OC_proj, int32_t shift,
+                      int32_t proj_shift, int32_t rounding) {
+  conv2dk1_impl<int8_t, uint8_t>(in, params, out, W, IC, OC, shift, rounding);
+  conv2dk1_impl<int8_t, int8_t>(in, params + OC * IC + 4 * OC, proj, W, IC, OC_proj,
+                                proj_shift, rounding);
+}
 }

@@ -6,6 +6,9 @@
 //                          int32_t W, int32_t IC, int32_t OC,
 //                          int32_t shift, int32_t skip_shift, int32_t skip_in_shift,
 //                          int32_t rounding)
+//   void conv2dk1_skip_i8skip_ui8(...)   same arguments, skip is int8 [OC/8][W][8]
+//                          (a projection computed on another core, already at the add
+//                          scale: skip_in_shift 0 leaves it unchanged)
 //   void conv2dk1_skip_init_ui8(const uint8_t* in0, const uint8_t* in1,
 //                          const int8_t* params, uint8_t* out, const int8_t* skip_in,
 //                          int32_t W, int32_t IC, int32_t OC, int32_t IC_skip,
@@ -55,8 +58,9 @@ static inline aie::vector<uint8_t, 32> skip_add(aie::vector<int8_t, 32> y3,
   return npu_aie_srs<uint8_t>(sum, skip_shift);
 }
 
+template <typename TS>
 static void skip_impl(const uint8_t *in0, const uint8_t *in1, const int8_t *params, uint8_t *out,
-                      const uint8_t *skip, const int8_t *skip_in, int32_t W, int32_t IC,
+                      const TS *skip, const int8_t *skip_in, int32_t W, int32_t IC,
                       int32_t OC, int32_t IC_skip, int32_t shift, int32_t skip_shift,
                       int32_t skip_conv_shift, int32_t rounding) {
   // skip_conv_shift doubles as the requant shift of the uint8 skip when skip_in is null.
@@ -80,7 +84,9 @@ static void skip_impl(const uint8_t *in0, const uint8_t *in1, const int8_t *para
                                 skip_conv_shift).unpack();
       } else {
         aie::accum<acc32, 32> sk;
-        sk.from_vector(aie::load_v<32>(skip + (ob * W + x) * 8).unpack(), 0);
+        // widen uint8/int8 skip lanes to int16 (exact), then SRS to int8 at the add scale
+        sk.from_vector(aie::load_v<32>(skip + (ob * W + x) * 8).unpack()
+                           .template cast_to<int16_t>(), 0);
         s = npu_aie_srs<int8_t>(sk, skip_conv_shift).unpack();
       }
       aie::store_v(out + (ob * W + x) * 8, skip_add(y3, s, skip_shift));
@@ -90,8 +96,9 @@ static void skip_impl(const uint8_t *in0, const uint8_t *in1, const int8_t *para
 // ---- portable host path (see conv_host.h).
 #include "conv_host.h"
 
+template <typename TS>
 static void skip_impl(const uint8_t *in0, const uint8_t *in1, const int8_t *params, uint8_t *out,
-                      const uint8_t *skip, const int8_t *skip_in, int32_t W, int32_t IC,
+                      const TS *skip, const int8_t *skip_in, int32_t W, int32_t IC,
                       int32_t OC, int32_t IC_skip, int32_t shift, int32_t skip_shift,
                       int32_t skip_conv_shift, int32_t rounding) {
   npu_host::Scratch &s = npu_host::scratch();
@@ -137,11 +144,19 @@ void conv2dk1_skip_ui8(const uint8_t *in0, const uint8_t *in1, const int8_t *par
             skip_in_shift, rounding);
 }
 
+void conv2dk1_skip_i8skip_ui8(const uint8_t *in0, const uint8_t *in1, const int8_t *params,
+                              uint8_t *out, const int8_t *skip, int32_t W, int32_t IC,
+                              int32_t OC, int32_t shift, int32_t skip_shift,
+                              int32_t skip_in_shift, int32_t rounding) {
+  skip_impl(in0, in1, params, out, skip, nullptr, W, IC, OC, 0, shift, skip_shift,
+            skip_in_shift, rounding);
+}
+
 void conv2dk1_skip_init_ui8(const uint8_t *in0, const uint8_t *in1, const int8_t *params,
                             uint8_t *out, const int8_t *skip_in, int32_t W, int32_t IC,
                             int32_t OC, int32_t IC_skip, int32_t shift, int32_t skip_shift,
                             int32_t skip_conv_shift, int32_t rounding) {
-  skip_impl(in0, in1, params, out, nullptr, skip_in, W, IC, OC, IC_skip, shift, skip_shift,
+  skip_impl<uint8_t>(in0, in1, params, out, nullptr, skip_in, W, IC, OC, IC_skip, shift, skip_shift,
             skip_conv_shift, rounding);
 }
 }

@@ -35,12 +35,16 @@ for _ti in ("i8", "ui8"):
     for _to in ("i8", "ui8"):
         SIGNATURES[f"conv2dk1_{_ti}_{_to}"] = (
             "in*", "params*", "out*o", "W", "IC", "OC", "shift", "rounding")
+SIGNATURES["conv2dk1_proj_i8"] = (
+    "in*", "params*", "out*o", "proj*o", "W", "IC", "OC", "OC_proj", "shift", "proj_shift",
+    "rounding")
 SIGNATURES["conv2dk3_ui8"] = (
     "line0*", "line1*", "line2*", "params*", "out*o", "W", "IC", "OC", "OC_total",
     "border", "shift", "rounding", "oc_offset")
 SIGNATURES["conv2dk1_skip_ui8"] = (
     "in0*", "in1*", "params*", "out*o", "skip*", "W", "IC", "OC", "shift", "skip_shift",
     "skip_in_shift", "rounding")
+SIGNATURES["conv2dk1_skip_i8skip_ui8"] = SIGNATURES["conv2dk1_skip_ui8"]
 SIGNATURES["conv2dk1_skip_init_ui8"] = (
     "in0*", "in1*", "params*", "out*o", "skip_in*", "W", "IC", "OC", "IC_skip", "shift",
     "skip_shift", "skip_conv_shift", "rounding")
@@ -83,6 +87,12 @@ def _sizes_k1(n, W, IC, OC, shift, rounding):
     _common(n, W, {"shift": shift}, rounding)
     _mult8(n, IC, "IC"); _mult8(n, OC, "OC")
     return (W * IC, _blob(OC, IC, 1), W * OC)
+
+
+def _sizes_k1_proj(n, W, IC, OC, OC_proj, shift, proj_shift, rounding):
+    _common(n, W, {"shift": shift, "proj_shift": proj_shift}, rounding)
+    _mult8(n, IC, "IC"); _mult8(n, OC, "OC"); _mult8(n, OC_proj, "OC_proj")
+    return (W * IC, _blob(OC, IC, 1) + _blob(OC_proj, IC, 1), W * OC, W * OC_proj)
 
 
 def _sizes_k3(n, W, IC, OC, OC_total, border, shift, rounding, oc_offset):
@@ -140,6 +150,8 @@ for _n in SIGNATURES:
         _SIZES[_n] = _sizes_skip_init
     elif _n.startswith("conv2dk1_skip"):
         _SIZES[_n] = _sizes_skip
+    elif _n == "conv2dk1_proj_i8":
+        _SIZES[_n] = _sizes_k1_proj
     elif _n.startswith("conv2dk1_"):
         _SIZES[_n] = _sizes_k1
     elif _n.startswith("conv2dk3_"):
@@ -216,6 +228,8 @@ class _Kernel:
             per_px *= 25 * bin(int(g["row_mask"]) & 31).count("1") / 5
         elif n.startswith("conv2dk1_skip_init"):
             per_px += int(g["IC_skip"]) * int(g["OC"])
+        elif n == "conv2dk1_proj_i8":
+            per_px += int(g["IC"]) * int(g["OC_proj"])
         return int(int(g["W"]) * per_px)
 
     def __call__(self, *args: Any) -> None:
