@@ -108,14 +108,14 @@ def run() -> list[dict]:
     rc.run(data)
     t = _best(lambda: rc.run(data))
     rows.append(dict(name="emu_acquire_release_overhead_2workers", value=round(t / (8 * n) * 1e6, 2),
-                     unit="us/op", note=f"two workers in a depth-2 chain (thread hand-offs), {n} "
+                     unit="us/op", note=f"two workers in a depth-2 chain (party hand-offs), {n} "
                      f"objects x 8 acquire/release ops, best of 3"))
     rp1, _ = _passthrough(1)
     small = np.arange(16, dtype=np.int32)
     rp1.run(small)
     t1 = _best(lambda: [rp1.run(small) for _ in range(20)]) / 20
     rows.append(dict(name="emu_run_startup", value=round(t1 * 1e3, 3), unit="ms/run",
-                     note="one-object passthrough run (thread start, setup, join)"))
+                     note="one-object passthrough run (setup, scheduling, teardown)"))
     register_kernel("emu_bench_noop", lambda a, b, i: None)
     try:
         calls = 20000

@@ -1,42 +1,55 @@
-"""Run-time core: parties (threads), blocking with exact deadlock detection, and the
-element streams that move objects between fifo endpoints.
+"""Run-time core: parties (workers and the host sequence), blocking with exact deadlock
+detection, and the element streams that move objects between fifo endpoints.
 
-All shared state of one run is guarded by a single lock (``Engine.lock``). Data movement
-(the DMA side) is done synchronously under that lock by whichever party changed state,
-so when every party is blocked nothing else can move: that is a deadlock (or, when the
-host only waits for non-awaited transfers, the normal end of the run).
+Parties are greenlets on the calling thread: each runs until it blocks (an acquire that
+cannot be satisfied, a wait for a transfer), then hands control to the scheduler, which
+resumes the next runnable party. Concurrency semantics are those of the hardware (every
+core runs its own program, fifos synchronize them) with no OS threads, no GIL contention
+and nothing left running after a run. Data movement (the DMA side) is done synchronously
+by whichever party changed state, so when every party is blocked nothing else can move:
+that is a deadlock (or, when the host only waits for non-awaited transfers, the normal
+end of the run).
 """
 from __future__ import annotations
 
-import threading
 from collections import deque
 from typing import Callable
 
+import greenlet
 import numpy as np
 
 from .errors import DeadlockError, DesignError, StopRun
 
-_tl = threading.local()
+
+class PartyGreenlet(greenlet.greenlet):
+    """A greenlet that knows which party it runs."""
+
+    party: "Party | None" = None
 
 
 def current_party() -> "Party | None":
-    """The party (worker or host) running on this thread, if inside a run."""
-    return getattr(_tl, "party", None)
+    """The party (worker or host) running now, if inside a run."""
+    return getattr(greenlet.getcurrent(), "party", None)
 
 
-def set_current_party(p: "Party | None") -> None:
-    _tl.party = p
+class _NoLock:
+    """Context manager kept where the state is touched: one OS thread, no lock needed."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> None:
+        return None
 
 
 class Party:
-    """One concurrent participant of a run: a worker thread or the host sequence."""
+    """One concurrent participant of a run: a worker or the host sequence."""
 
-    __slots__ = ("name", "kind", "eng", "cond", "blocked", "pred", "waiting", "kcalls",
-                 "kmacs", "tile", "local_bufs", "lb_index", "thread", "worker")
+    __slots__ = ("name", "kind", "eng", "blocked", "pred", "waiting", "kcalls",
+                 "kmacs", "tile", "local_bufs", "lb_index", "glet", "worker")
 
     def __init__(self, eng: "Engine", name: str, kind: str, tile=None, worker=None):
         self.name, self.kind, self.eng, self.tile, self.worker = name, kind, eng, tile, worker
-        self.cond = threading.Condition(eng.lock)
         self.blocked = False
         self.pred: Callable[[], bool] | None = None
         self.waiting = ""
@@ -44,14 +57,16 @@ class Party:
         self.kmacs = 0
         self.local_bufs: list = []
         self.lb_index = 0
-        self.thread: threading.Thread | None = None
+        self.glet: PartyGreenlet | None = None
 
 
 class Engine:
     """Shared state of one run."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = _NoLock()
+        self.ready: deque[Party] = deque()      # parties to resume, in order
+        self.hub: greenlet.greenlet | None = None
         self.parties: list[Party] = []
         self.n_alive = 0
         self.n_blocked = 0
@@ -89,7 +104,7 @@ class Engine:
         if self.n_blocked == self.n_alive:
             self._all_blocked()
         while party.blocked and not self.stopping:
-            party.cond.wait()
+            self.hub.switch()
         if party.blocked:
             party.blocked = False
             self.n_blocked -= 1
@@ -104,7 +119,7 @@ class Engine:
                 waitlist.remove(p)
                 p.blocked = False
                 self.n_blocked -= 1
-                p.cond.notify()
+                self.ready.append(p)
 
     def _all_blocked(self) -> None:
         if self.host_final and self.host is not None and self.host.blocked and self.final_ok():
@@ -126,8 +141,25 @@ class Engine:
 
     def _stop_locked(self) -> None:
         self.stopping = True
-        for p in self.parties:
-            p.cond.notify_all()
+
+    def schedule_loop(self) -> None:
+        """Resume runnable parties until all have finished (run on the hub greenlet).
+
+        Once the run is stopping, every party still alive is resumed so that it leaves its
+        wait with StopRun and ends.
+        """
+        while True:
+            if self.ready:
+                p = self.ready.popleft()
+                if p.glet is not None and not p.glet.dead:
+                    p.glet.switch()
+                continue
+            alive = [p for p in self.parties if p.glet is not None and not p.glet.dead]
+            if not alive:
+                return
+            if not self.stopping:        # nobody runnable yet someone alive: all blocked
+                self._all_blocked()
+            self.ready.extend(alive)
 
     def stop(self) -> None:
         with self.lock:

@@ -27,4 +27,4 @@ class IronRuntimeError(DesignError):
 
 
 class StopRun(BaseException):
-    """Internal: raised inside worker threads to unwind them when a run stops."""
+    """Internal: raised inside parties to unwind them when a run stops."""

@@ -1,22 +1,23 @@
-"""One emulated run: builds the per-run endpoint state, starts worker threads, runs the
-host sequence, stops and joins everything, and collects statistics."""
+"""One emulated run: builds the per-run endpoint state, runs the workers and the host
+sequence as greenlets under the engine's scheduler, and collects statistics."""
 from __future__ import annotations
 
-import threading
 import time
+from functools import partial
+
+import greenlet
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .checks import Plan, worker_label
 from .endpoints import JoinRT, ObjReader, ProdEnd, SinkReader, SplitRT
-from .engine import Engine, Party, Stream, StreamWalk, current_party, set_current_party
+from .engine import Engine, Party, PartyGreenlet, Stream, StreamWalk
 from .errors import EmulationError, KernelError, StopRun
 from .fifo import Link
 from .runtime import HostCtl, Runtime
 from .worker import Worker
 
-JOIN_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -35,7 +36,6 @@ class RunStats:
 
 
 def _worker_main(eng: Engine, p: Party, w: Worker) -> None:
-    set_current_party(p)
     try:
         if w.while_true:
             fn, args = w.core_fn, w.fn_args
@@ -55,7 +55,18 @@ def _worker_main(eng: Engine, p: Party, w: Worker) -> None:
         eng.fail(err)
     finally:
         eng.party_exit(p)
-        set_current_party(None)
+
+
+def _host_main(eng: Engine, rt: Runtime, scalars: list) -> None:
+    try:
+        rt.run_body(eng.ctl, scalars)
+        eng.ctl.finish_body()
+    except StopRun:
+        pass
+    except BaseException as e:  # noqa: BLE001 - reported as the run's error
+        eng.fail(e)
+    finally:
+        eng.stop()
 
 
 def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
@@ -138,39 +149,36 @@ def execute(plan: Plan, rt: Runtime, arrays: list, scalars: list) -> RunStats:
         if w.core_fn is not None:
             parties[w] = eng.add_party(Party(eng, worker_label(w, plan), "worker",
                                              plan.place[id(w)], w))
-    threads = []
-    prev = current_party()
+    glets = []
     try:
         with eng.lock:
             streams, sinks = _build(eng, plan, parties)
             eng.pump()
         eng.ctl = HostCtl(eng, rt, streams, sinks)
-        for w, p in parties.items():
-            t = threading.Thread(target=_worker_main, args=(eng, p, w), daemon=True,
-                                 name=f"iron-emu {p.name}")
-            p.thread = t
-            threads.append(t)
-        for t in threads:
-            t.start()
-        set_current_party(host)
-        rt.run_body(eng.ctl, scalars)
-        eng.ctl.finish_body()
+        eng.hub = greenlet.getcurrent()
+        for p, fn in [(host, partial(_host_main, eng, rt, scalars))] + \
+                [(p, partial(_worker_main, eng, p, w)) for w, p in parties.items()]:
+            p.glet = PartyGreenlet(run=fn)
+            p.glet.party = p
+            glets.append(p.glet)
+            eng.ready.append(p)
+        eng.schedule_loop()
     except StopRun:
         pass
     except BaseException as e:
         eng.fail(e)
     finally:
-        set_current_party(prev)
         eng.stop()
-        for t in threads:
-            t.join(JOIN_TIMEOUT_S)
+        for g in glets:              # normally all ended in schedule_loop
+            if not g.dead:
+                g.throw(greenlet.GreenletExit)
         for f in plan.fifos:
             for h in ([f._prod] if f._prod is not None else []) + f._cons:
                 h._rt = None
         eng.ctl = None
-    alive = [t.name for t in threads if t.is_alive()]
+    alive = [g.party.name for g in glets if not g.dead]
     if alive:
-        raise EmulationError(f"worker thread(s) did not stop: {alive}")
+        raise EmulationError(f"party greenlet(s) did not stop: {alive}")
     if eng.error is not None and not eng.finished_ok:
         raise eng.error
     stats = RunStats(wall_s=time.perf_counter() - t0)

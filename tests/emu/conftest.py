@@ -1,4 +1,5 @@
-"""Fixtures for the emulator tests: kernel registrations and a thread-leak guard."""
+"""Fixtures for the emulator tests: kernel registrations and a guard that no run leaves a
+party (greenlet) or a thread behind."""
 import os
 import threading
 
@@ -24,8 +25,14 @@ def kernels():
 
 
 @pytest.fixture(autouse=True)
-def no_leaked_threads():
+def no_leaked_parties():
+    import gc
+    from common.emu.engine import PartyGreenlet
     before = set(threading.enumerate())
     yield
-    leaked = [t for t in threading.enumerate() if t not in before and t.name.startswith("iron-emu")]
-    assert not leaked, f"emulator threads survived: {leaked}"
+    leaked = [t for t in threading.enumerate() if t not in before]
+    assert not leaked, f"threads survived: {leaked}"
+    gc.collect()
+    alive = [g.party.name for g in gc.get_objects()
+             if isinstance(g, PartyGreenlet) and not g.dead]
+    assert not alive, f"emulator parties survived: {alive}"
