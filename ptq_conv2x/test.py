@@ -61,7 +61,7 @@ def parse_args(argv):
     p.add_argument("--emulate", action="store_true",
                    help="run the design in the CPU emulator even if an NPU is present")
     p.add_argument("--device", default="npu", choices=["npu", "npu2"])
-    p.add_argument("--images", type=int, default=100, help="test images to run")
+    p.add_argument("--images", type=int, default=300, help="test images to run")
     p.add_argument("--dataset", default="fashion-mnist")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
