@@ -72,7 +72,7 @@ def _cases(rng):
     sk, ps, os_ = rows8(256, np.uint8), _blob(rng, 256, 64, 1), out(256)
     fs = t["conv2dk1_skip_ui8"]
     cases.append(("conv2dk1_skip_ui8 64->256 + add (blocks 1-2)", W * H * 64 * 256,
-                  lambda: [fs(a[y], b[y], ps, os_, sk[y], W, 64, 256, 10, 0, 0)
+                  lambda: [fs(a[y], b[y], ps, os_, sk[y], W, 64, 256, 10, 0, 1, 0)
                            for y in range(H)], [(64, 256, 1)]))
 
     ski = rows8(64, np.int8)
@@ -82,6 +82,14 @@ def _cases(rng):
                   2 * W * H * 64 * 256,
                   lambda: [fi(a[y], b[y], pi, os_, ski[y], W, 64, 256, 64, 10, -1, 10, 0)
                            for y in range(H)], [(64, 256, 1), (64, 256, 1)]))
+    xp = rows8(64, np.int8)
+    pp = np.concatenate([_blob(rng, 64, 64, 1), _blob(rng, 256, 64, 1)])
+    o1, op_ = out(64), np.zeros((256 // 8, W, 8), np.int8)
+    fp = t["conv2dk1_proj_i8"]
+    cases.append(("conv2dk1_proj_i8 64->64 + proj 64->256 (block 0 conv1 core)",
+                  W * H * 64 * (64 + 256),
+                  lambda: [fp(xp[y], pp, o1, op_, W, 64, 64, 256, 10, 10, 0) for y in range(H)],
+                  [(64, 64, 1), (64, 256, 1)]))
     return cases
 
 
