@@ -117,7 +117,7 @@ def place(plan: Plan) -> None:
                                     f"'{w.name}'")
             used[c] = w
             plan.place[id(w)] = c
-    order = [(c, r) for c in range(dev.cols) for r in range(2, dev.rows)]
+    order = [(c, r) for c in range(dev.cols) for r in range(1 + dev.mem_rows, dev.rows)]
     for w in plan.workers:
         if id(w) in plan.place:
             continue

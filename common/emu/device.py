@@ -82,6 +82,7 @@ class Device:
     arch = "aie2"
     n_cols = 4
     n_rows = 6
+    mem_rows = 1          # MemTile rows right above the shim row
     macs_per_cycle = 256
 
     def __init__(self, *args, **kwargs):
@@ -98,7 +99,7 @@ class Device:
                               f"({self.cols} columns x {self.rows} rows)")
         if row == 0:
             return AIETileType.ShimNOCTile
-        if row == 1:
+        if row <= self.mem_rows:
             return AIETileType.MemTile
         return AIETileType.CoreTile
 
@@ -114,11 +115,12 @@ class Device:
         return [Tile(c, 0, tile_type=AIETileType.ShimNOCTile) for c in range(self.cols)]
 
     def get_mem_tiles(self) -> list[Tile]:
-        return [Tile(c, 1, tile_type=AIETileType.MemTile) for c in range(self.cols)]
+        return [Tile(c, r, tile_type=AIETileType.MemTile)
+                for c in range(self.cols) for r in range(1, 1 + self.mem_rows)]
 
     def get_compute_tiles(self) -> list[Tile]:
         return [Tile(c, r, tile_type=AIETileType.CoreTile)
-                for c in range(self.cols) for r in range(2, self.rows)]
+                for c in range(self.cols) for r in range(1 + self.mem_rows, self.rows)]
 
     def get_num_connections(self, tile, output: bool) -> int:
         kind = self.kind_at(tile.col, tile.row)
@@ -128,8 +130,9 @@ class Device:
         return f"{self.name}()"
 
 
-def _make(name: str, cols: int, arch: str, macs: int) -> type:
-    return type(name, (Device,), {"n_cols": cols, "arch": arch, "macs_per_cycle": macs})
+def _make(name: str, cols: int, arch: str, macs: int, rows: int = 6, mem_rows: int = 1) -> type:
+    return type(name, (Device,), {"n_cols": cols, "arch": arch, "macs_per_cycle": macs,
+                                  "n_rows": rows, "mem_rows": mem_rows})
 
 
 NPU1 = _make("NPU1", 4, "aie2", 256)
@@ -141,8 +144,13 @@ _NPU2_COLS = {n: _make(f"NPU2Col{n}", n, "aie2p", 512) for n in range(1, 8)}
 NPU2Col1, NPU2Col2, NPU2Col3, NPU2Col4, NPU2Col5, NPU2Col6, NPU2Col7 = (
     _NPU2_COLS[n] for n in range(1, 8))
 
+# Versal parts (grid shape only; their PL shims and AIE1 memory sizes are not modelled)
+XCVC1902 = _make("XCVC1902", 50, "aie1", 128, rows=9, mem_rows=0)
+XCVE2302 = _make("XCVE2302", 17, "aie2", 256, rows=4)
+XCVE2802 = _make("XCVE2802", 38, "aie2", 256, rows=11, mem_rows=2)
+
 DEVICES = {c.__name__: c for c in (NPU1, NPU1Col1, NPU1Col2, NPU1Col3, NPU2,
-                                   *_NPU2_COLS.values())}
+                                   *_NPU2_COLS.values(), XCVC1902, XCVE2302, XCVE2802)}
 
 
 def from_name(name: str, *, n_cols: int | None = 1) -> Device:
@@ -152,6 +160,8 @@ def from_name(name: str, *, n_cols: int | None = 1) -> Device:
         fam, mx = "NPU1", 4
     elif key == "npu2":
         fam, mx = "NPU2", 8
+    elif key.upper() in ("XCVC1902", "XCVE2302", "XCVE2802"):
+        return DEVICES[key.upper()]()
     else:
         raise DesignError(f"unknown or unsupported device name {name!r}")
     if n_cols is None or n_cols >= mx:

@@ -7,7 +7,7 @@ import sys
 import threading
 import types
 
-from . import controlflow, device, taplib, util
+from . import controlflow, device, jit as _jit, taplib, util
 from .buffer import Buffer, GlobalBuffer, LocalBuffer
 from .fifo import Link, ObjectFifo, ObjectFifoHandle
 from .kernel import ExternalFunction, Kernel
@@ -27,13 +27,6 @@ def get_current_device():
     return _CURRENT_DEVICE[0] if _CURRENT_DEVICE[0] is not None else device.NPU1()
 
 
-def _unsupported(name: str):
-    def f(*a, **k):
-        raise NotImplementedError(f"{name} is not supported by the IRON emulator")
-    f.__name__ = name
-    return f
-
-
 class _Marker:
     """Stand-in for ``In``/``Out``/``CompileTime[...]`` annotations."""
 
@@ -49,6 +42,15 @@ def _mod(name: str, **attrs) -> types.ModuleType:
     m.__path__ = []          # behave like a package so submodule imports resolve
     m.__dict__.update(attrs)
     return m
+
+
+def _jit_names() -> dict:
+    """``iron.jit`` and the host tensor constructors (also under ``aie.utils``)."""
+    names = ("jit", "tensor", "zeros", "ones", "full", "zeros_like", "arange", "rand",
+             "randint", "ceildiv", "set_tensor_class")
+    out = {k: getattr(_jit, k) for k in names}
+    out.update(Tensor=_jit.Tensor, ensure_current_device=get_current_device)
+    return out
 
 
 def _build() -> dict[str, types.ModuleType]:
@@ -73,8 +75,8 @@ def _build() -> dict[str, types.ModuleType]:
                 str_to_dtype=util.str_to_dtype, dtype_to_str=util.dtype_to_str,
                 set_current_device=set_current_device, get_current_device=get_current_device,
                 In=In, Out=Out, InOut=InOut, CompileTime=CompileTime, Compile=Compile,
-                DispatchTime=DispatchTime, jit=_unsupported("iron.jit"),
-                **dataflow, **runtime)
+                DispatchTime=DispatchTime, CoreFunction=ExternalFunction,
+                **_jit_names(), **dataflow, **runtime)
     mods = {
         "aie": _mod("aie"),
         "aie.iron": _mod("aie.iron", **iron),
@@ -99,6 +101,12 @@ def _build() -> dict[str, types.ModuleType]:
         "aie.helpers": _mod("aie.helpers"),
         "aie.helpers.taplib": _mod("aie.helpers.taplib", **taps),
         "aie.helpers.tensortiler": _mod("aie.helpers.tensortiler", **taps),
+        "aie.helpers.taplib.tap": _mod("aie.helpers.taplib.tap", **taps),
+        "aie.helpers.taplib.tas": _mod("aie.helpers.taplib.tas", **taps),
+        "aie.helpers.taplib.tensortiler2d": _mod("aie.helpers.taplib.tensortiler2d", **taps),
+        "aie.iron.dtype": _mod("aie.iron.dtype", str_to_dtype=util.str_to_dtype,
+                               dtype_to_str=util.dtype_to_str),
+        "aie.utils": _mod("aie.utils", **_jit_names()),
         "aie.helpers.util": _mod("aie.helpers.util", **utils),
         "aie.helpers.dialects": _mod("aie.helpers.dialects"),
         "aie.helpers.dialects.scf": _mod("aie.helpers.dialects.scf", **scf),

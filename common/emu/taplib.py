@@ -20,10 +20,13 @@ _WALK_CACHE_SIZE = 256
 class TensorAccessPattern:
     """A strided walk over a tensor: step k visits ``offset + sum(i_j * strides_j)``."""
 
-    def __init__(self, tensor_dims, offset, sizes, strides, padding=None):
+    def __init__(self, tensor_dims, offset=0, sizes=None, strides=None, padding=None):
         self.tensor_dims = tuple(_ints(tensor_dims))
         self.offset = int(offset)
-        self.sizes = _ints(sizes)
+        self.sizes = _ints(self.tensor_dims if sizes is None else sizes)
+        if strides is None:      # intermediate taplib: row-major strides of ``sizes``
+            strides = [int(np.prod(self.sizes[i + 1:], dtype=np.int64))
+                       for i in range(len(self.sizes))]
         self.strides = _ints(strides)
         if len(self.sizes) != len(self.strides):
             raise DesignError(f"sizes {self.sizes} and strides {self.strides} differ in rank")
@@ -224,6 +227,28 @@ class TensorAccessPattern:
             if t <= 0 or n % t:
                 raise DesignError(f"tile size {t} does not divide {n}")
         return TileGrid(self, tile_dims)
+
+    def tile_sequence(self, tile_dims, step_dims=None, repeat_dims=None, dim_order=None,
+                      tile_dim_order=None, repeat_dim_order=None,
+                      pattern_repeat: int = 1) -> "TileGrid":
+        """Intermediate taplib API, mapped onto ``tile()``: tiles of ``tile_dims`` visited in
+        ``dim_order``, each walked in ``tile_dim_order``, grouped ``repeat_dims`` at a time
+        every ``step_dims`` tiles, the whole walk repeated ``pattern_repeat`` times."""
+        rank = self.rank
+        g = self.tile(tile_dims)
+        if tile_dim_order is not None and list(tile_dim_order) != list(range(rank)):
+            g = g.permute_tile(tile_dim_order)
+        if dim_order is not None and list(dim_order) != list(range(rank)):
+            g = g.order(list(dim_order))
+        if repeat_dims is not None or step_dims is not None:
+            order = "row"
+            if repeat_dim_order is not None and list(repeat_dim_order) != list(range(rank)):
+                if list(repeat_dim_order) != list(range(rank))[::-1]:
+                    raise DesignError(f"tile_sequence: repeat_dim_order {repeat_dim_order} "
+                                      f"is not supported (row or column order only)")
+                order = "col"
+            g = g.group(repeat_dims or [1] * rank, steps=step_dims, order=order, partial=True)
+        return g.repeat(pattern_repeat) if int(pattern_repeat) != 1 else g
 
     def partition(self, parts: int, dim: int = -1) -> "TileGrid":
         dim %= self.rank

@@ -34,5 +34,5 @@ def no_leaked_parties():
     assert not leaked, f"threads survived: {leaked}"
     gc.collect()
     alive = [g.party.name for g in gc.get_objects()
-             if isinstance(g, PartyGreenlet) and not g.dead]
+             if type(g) is PartyGreenlet and not g.dead]
     assert not alive, f"emulator parties survived: {alive}"
