@@ -177,13 +177,14 @@ def load_svhn(directory: str | os.PathLike, split: str) -> Dataset:
 
 
 def _load_from_dir(name: str, directory: Path, split: str) -> Dataset:
-    if name in ("fashion-mnist", "mnist"):
-        return load_idx_pair(directory, split)
-    if name == "cifar10":
-        return load_cifar10(directory, split)
-    if name == "svhn":
-        return load_svhn(directory, split)
-    raise DatasetError(f"unknown dataset {name!r}; known: {sorted(SYSTEM_DIRS)}")
+    loader = {"fashion-mnist": load_idx_pair, "mnist": load_idx_pair,
+              "cifar10": load_cifar10, "svhn": load_svhn}[name]
+    try:
+        return loader(directory, split)
+    except DatasetError as e:
+        if "to obtain it" in str(e):
+            raise
+        raise DatasetError(f"{e}; to obtain it: {HOW_TO_GET[name]}") from None
 
 
 def load_dataset(name: str, split: str, data_dir: str | os.PathLike | None = None,
@@ -199,7 +200,8 @@ def load_dataset(name: str, split: str, data_dir: str | os.PathLike | None = Non
     if data_dir is not None:
         d = Path(data_dir)
         if not d.is_dir():
-            raise DatasetError(f"{d}: data directory does not exist; {HOW_TO_GET[name]}")
+            raise DatasetError(f"{d}: data directory does not exist; to obtain it: "
+                           f"{HOW_TO_GET[name]}")
         return _load_from_dir(name, d, split)
     for d in SYSTEM_DIRS[name]:
         if d.is_dir():
@@ -209,7 +211,8 @@ def load_dataset(name: str, split: str, data_dir: str | os.PathLike | None = Non
         ds = load_idx_pair(emb, split)
         return Dataset(ds.images, ds.labels, f"embedded subset {emb}")
     raise DatasetError(f"{name} ({split}) not found in {[str(p) for p in SYSTEM_DIRS[name]]}"
-                       f"{' or ' + str(emb) if allow_embedded else ''}; {HOW_TO_GET[name]}")
+                       f"{' or ' + str(emb) if allow_embedded else ''}; to obtain it: "
+                       f"{HOW_TO_GET[name]}")
 
 
 def to_float_tensor_input(images: np.ndarray, pad_to: int = 32) -> np.ndarray:

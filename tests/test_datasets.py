@@ -56,7 +56,11 @@ def test_idx_count_mismatch(tmp_path):
 def test_missing_dir_and_file_say_how_to_get(tmp_path):
     with pytest.raises(DatasetError, match="does not exist.*dataset-fashion-mnist"):
         load_dataset("fashion-mnist", "test", data_dir=tmp_path / "nope")
-    with pytest.raises(DatasetError, match="no t10k-images"):
+    with pytest.raises(DatasetError, match="no t10k-images.*to obtain it: install the Debian"):
+        load_dataset("fashion-mnist", "test", data_dir=tmp_path)
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03" + bytes(4))
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(1, np.uint8)))
+    with pytest.raises(DatasetError, match="t10k-images-idx3-ubyte: truncated.*to obtain it"):
         load_dataset("fashion-mnist", "test", data_dir=tmp_path)
 
 
