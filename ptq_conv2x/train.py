@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from common.checkpoint import save_checkpoint
+from common.checkpoint import load_checkpoint, save_checkpoint
 from common.datasets import load_dataset, to_float_tensor_input
 from ptq_conv2x.model import Conv2xNet
 
@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--init", default=None,
+                   help="start from this checkpoint (fine-tuning) instead of random weights")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
 
@@ -77,7 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     in_ch = xtr.shape[1]
     print(f"train {len(xtr)} / test {len(xte)} images from {tr.source}, {in_ch} channel(s)")
 
-    model = Conv2xNet(in_channels=in_ch).to(memory_format=torch.channels_last)
+    if a.init:
+        model, meta = load_checkpoint(a.init, Conv2xNet)
+        model.train()
+        print(f"starting from {a.init} (test top-1 {meta['record'].get('test_top1')})")
+    else:
+        model = Conv2xNet(in_channels=in_ch)
+    model = model.to(memory_format=torch.channels_last)
     decay, no_decay = [], []
     for n, prm in model.named_parameters():
         (no_decay if prm.ndim == 1 else decay).append(prm)
@@ -110,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"epoch {ep + 1}: test top-1 {acc:.2f}%  ({time.time() - t0:.0f} s)")
         # Written after every epoch (atomically) so an interrupted run leaves a usable file.
         record = {"dataset": a.dataset, "epochs": a.epochs, "epochs_done": ep + 1,
+                  "init": a.init,
                   "batch": a.batch, "lr": a.lr, "seed": a.seed, "threads": a.threads,
                   "history": history, "train_seconds": time.time() - t0,
                   "test_top1": acc}

@@ -561,12 +561,34 @@ class TensorTiler2D:
 
 
 def dims_to_tap(dims, numel: int) -> TensorAccessPattern:
-    """Convert a v1.x ``[(size, stride), ...]`` list into a pattern over ``numel`` elements."""
+    """Convert a v1.x ``[(size, stride), ...]`` list into a pattern over ``numel`` elements.
+
+    The DMA moves the whole object (its BD length) and its outermost address dimension
+    has no wrap, so a list whose walk is shorter than the object keeps stepping along its
+    outermost dimension until the object is covered: ``[(m // r, r * n), (r, t),
+    (n // t, r * t), (t, 1)]`` walks every ``m``-row block of a taller object. A walk that
+    is contiguous once size-1 dimensions are dropped (``[(1, 2), (1, 1)]``) is lowered to a
+    linear transfer of the whole object.
+    """
     if isinstance(dims, TensorAccessPattern):
         return dims
     sizes = [int(d[0]) for d in dims]
     strides = [int(d[1]) for d in dims]
-    return TensorAccessPattern((numel,), 0, sizes, strides)
+    if not sizes:
+        return TensorAccessPattern.full((numel,))
+    tap = TensorAccessPattern((numel,), 0, sizes, strides)
+    n = int(np.prod(sizes, dtype=np.int64))
+    if 0 < n < numel:
+        c = tap.coalesce()
+        if len(c.sizes) == 1 and c.strides[0] == 1:      # a linear walk: a linear BD
+            return TensorAccessPattern.full((numel,))
+        inner = int(np.prod(sizes[1:], dtype=np.int64))
+        if numel % inner:
+            raise DesignError(f"dims {list(zip(sizes, strides))} walk {n} elements; they "
+                              f"cannot be extended to cover an object of {numel} elements")
+        tap = TensorAccessPattern((numel,), 0, [numel // inner] + sizes[1:], strides)
+        tap.walk()          # raises if the extended walk leaves the object
+    return tap
 
 
 # Compatibility aliases for intermediate taplib revisions.
