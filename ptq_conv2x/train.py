@@ -79,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     in_ch = xtr.shape[1]
     print(f"train {len(xtr)} / test {len(xte)} images from {tr.source}, {in_ch} channel(s)")
 
+    init_record = None
     if a.init:
         model, meta = load_checkpoint(a.init, Conv2xNet)
+        init_record = meta["record"]
         model.train()
         print(f"starting from {a.init} (test top-1 {meta['record'].get('test_top1')})")
     else:
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"epoch {ep + 1}: test top-1 {acc:.2f}%  ({time.time() - t0:.0f} s)")
         # Written after every epoch (atomically) so an interrupted run leaves a usable file.
         record = {"dataset": a.dataset, "epochs": a.epochs, "epochs_done": ep + 1,
-                  "init": a.init,
+                  "init": a.init, "init_record": init_record,
                   "batch": a.batch, "lr": a.lr, "seed": a.seed, "threads": a.threads,
                   "history": history, "train_seconds": time.time() - t0,
                   "test_top1": acc}
