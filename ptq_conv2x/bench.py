@@ -23,7 +23,7 @@ NPU1_MACS_PER_CYCLE = 256
 NPU1_GHZ = 1.0
 TILES = 12
 EMU_IMAGES = 20
-CHUNK = 32          # images per batched forward: tensors stay under glibc's mmap threshold
+CHUNK = 24          # images per batched forward: tensors stay under glibc's mmap threshold
 
 
 def _top1(fn, x: torch.Tensor, labels: np.ndarray) -> float:

@@ -37,7 +37,7 @@ from ptq_conv2x.pipeline import (BUILD, DEFAULT_CHECKPOINT, eval_dataset, prepar
                                  ptq_config)
 
 AGREEMENT_MIN = 99.0
-CHUNK = 32          # images per batched CPU forward (tensors under glibc's mmap threshold)
+CHUNK = 24          # images per batched CPU forward (tensors under glibc's mmap threshold)
 
 
 def stage_input_ints(qm, x: torch.Tensor) -> np.ndarray:
