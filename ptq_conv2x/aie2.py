@@ -41,6 +41,7 @@ from aie.iron.controlflow import range_
 from aie.iron.device import NPU1Col3, NPU2, Tile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from common.bundle import BundleError, read_bundle  # noqa: E402
 from common.layouts import conv_params_nbytes  # noqa: E402
 
 W = H = 32
@@ -238,8 +239,10 @@ def main(argv: list[str] | None = None):
     a = p.parse_args(argv)
     dev = NPU1Col3() if a.device == "npu" else NPU2()
     if a.bundle:
-        with np.load(a.bundle, allow_pickle=False) as z:
-            table = z["rtp"]
+        try:
+            table = read_bundle(a.bundle, "npu-ptq-bundle/1")[1]["rtp"]
+        except BundleError as e:
+            raise SystemExit(f"error: {e}") from None
         if table.shape != (N_BLOCKS * 4, RTP_WORDS):
             raise SystemExit(f"error: {a.bundle}: RTP table {table.shape}, expected "
                              f"{(N_BLOCKS * 4, RTP_WORDS)}")
