@@ -74,10 +74,16 @@ def parse_args(argv):
 
 
 def choose_offload(a, bundle: Path):
-    """NPU when a device and the xclbin are present (and not --emulate), else emulator."""
-    if not a.emulate and hw.has_ryzen_ai_npu():
+    """The NPU when a device, pyxrt and the built xclbin are there (and no --emulate);
+    otherwise the CPU emulator running the same aie2.py, saying why."""
+    if a.emulate:
+        why = "--emulate given"
+    elif not hw.has_ryzen_ai_npu():
+        why = "no Ryzen AI NPU / pyxrt on this machine"
+    elif not Path(a.xclbin).is_file():
+        why = f"{a.xclbin} not built (run make with mlir-aie installed)"
+    else:
         return XrtOffload(a.xclbin, a.instr, a.kernel), "NPU (pyxrt)"
-    why = "--emulate given" if a.emulate else "no Ryzen AI NPU / pyxrt on this machine"
     return EmulatedOffload(DESIGN, [a.device, "--bundle", str(bundle)]), f"CPU emulator ({why})"
 
 
