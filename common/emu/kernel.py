@@ -198,8 +198,16 @@ class Kernel:
             return conv_arr
         if is_scalar_type(t):
             dt = np.dtype(t)
+            make = dt.type
+            if dt.kind in "iu":
+                info = np.iinfo(dt)
+                lo, hi = int(info.min), int(info.max)
+            else:
+                lo, hi = 1, 0                      # never take the integer fast path
 
             def conv_scalar(v):
+                if type(v) is int and lo <= v <= hi:   # common case: no wrap needed
+                    return make(v)
                 if isinstance(v, Buffer):
                     return v._data
                 return wrap_scalar(v, dt)

@@ -203,7 +203,7 @@ class _Kernel:
     """Validated, in-place caller of one C symbol (arguments in C order)."""
 
     __slots__ = ("name", "cfunc", "nargs", "ptr_idx", "out_flags", "int_idx", "sizes",
-                 "ptr_names", "_arg_pos")
+                 "ptr_names", "_arg_pos", "_need")
 
     def __init__(self, name: str, cfunc: Any) -> None:
         args = SIGNATURES[name]
@@ -214,9 +214,17 @@ class _Kernel:
         self.int_idx = tuple(i for i, a in enumerate(args) if "*" not in a)
         self.sizes = _SIZES[name]
         self._arg_pos = {a: i for i, a in enumerate(args)}
+        self._need: dict[tuple, tuple] = {}   # scalars -> checked pointer sizes
 
     def macs(self, args: Sequence[Any]) -> int:
         """Multiply-accumulates of one call (what the NPU's MAC array must do)."""
+        key = tuple(int(args[i]) for i in self.int_idx)
+        cache = _MACS_CACHE.setdefault(self.name, {})
+        if key not in cache:
+            cache[key] = self._macs(args)
+        return cache[key]
+
+    def _macs(self, args: Sequence[Any]) -> int:
         g = {k: args[i] for k, i in self._arg_pos.items() if "*" not in k}
         if "W" not in g or "OC" not in g:
             return 0                                    # max pool: no MACs
@@ -241,7 +249,12 @@ class _Kernel:
             scalars = [int(args[i]) for i in self.int_idx]
         except (TypeError, ValueError) as exc:
             raise KernelArgError(f"{self.name}: scalar arguments must be integers") from exc
-        need = self.sizes(self.name, *scalars)
+        key = tuple(scalars)
+        need = self._need.get(key)
+        if need is None:
+            need = self.sizes(self.name, *scalars)
+            if len(self._need) < 256:
+                self._need[key] = need
         for j, i in enumerate(self.ptr_idx):
             a = args[i]
             if a is None:
@@ -267,6 +280,7 @@ class _Kernel:
 
 
 _table: dict[str, _Kernel] | None = None
+_MACS_CACHE: dict[str, dict[tuple, int]] = {}
 
 
 def host_kernel_table() -> dict[str, Callable[..., None]]:
