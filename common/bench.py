@@ -16,6 +16,18 @@ from common.checkpoint import atomic_write_bytes
 ENTRIES = ["common.kernels.bench", "common.emu.bench", "ptq_conv2x.bench"]
 
 
+def best_time(fn, repeats: int = 3, warmup: bool = True) -> float:
+    """Smallest wall time in seconds of ``repeats`` calls of ``fn`` (after one warm-up)."""
+    if warmup:
+        fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def format_rows(rows: list[dict]) -> str:
     """Fixed-width table of benchmark rows."""
     out = []

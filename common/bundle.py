@@ -28,6 +28,7 @@ import numpy as np
 from common.checkpoint import atomic_write_bytes, file_sha256
 
 MANIFEST_KEY = "__manifest__"
+SCHEMA = "npu-ptq-bundle/1"   # bump when the layout of any bundle changes
 
 
 class BundleError(RuntimeError):

@@ -41,7 +41,7 @@ from aie.iron.controlflow import range_
 from aie.iron.device import NPU1Col3, NPU2, Tile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from common.bundle import BundleError, read_bundle  # noqa: E402
+from common.bundle import SCHEMA, BundleError, read_bundle  # noqa: E402
 from common.layouts import conv_params_nbytes  # noqa: E402
 
 W = H = 32
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None):
     dev = NPU1Col3() if a.device == "npu" else NPU2()
     if a.bundle:
         try:
-            table = read_bundle(a.bundle, "npu-ptq-bundle/1")[1]["rtp"]
+            table = read_bundle(a.bundle, SCHEMA)[1]["rtp"]
         except BundleError as e:
             raise SystemExit(f"error: {e}") from None
         if table.shape != (N_BLOCKS * 4, RTP_WORDS):

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import torch
 
+from common.bench import best_time
 from common.datasets import to_float_tensor_input
 from common.host import EmulatedOffload
 from common.layouts import from_yc8x, to_yc8x
@@ -31,12 +32,6 @@ def _top1(fn, x: torch.Tensor, labels: np.ndarray) -> float:
         pred = np.concatenate([fn(x[i:i + CHUNK]).argmax(1).numpy()
                                for i in range(0, len(x), CHUNK)])
     return 100.0 * float(np.mean(pred == labels))
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def run() -> list[dict]:
@@ -68,8 +63,7 @@ def run() -> list[dict]:
     xs = x[:EMU_IMAGES]
     with torch.no_grad():
         stem = fm.stem(xs)
-        fm.stage(stem)                                   # warm-up
-        t_float = min(_timed(lambda: fm.stage(stem)) for _ in range(3))
+        t_float = best_time(lambda: fm.stage(stem), 3)
         q = qm.stage_input(xs)
         ins = torch.round(q.value / q.scale).to(torch.int64).numpy().astype(np.int8)
     t0 = time.perf_counter()

@@ -25,13 +25,12 @@ from typing import Any
 import numpy as np
 
 from common import golden
-from common.bundle import BundleError, config_sha256, read_bundle, write_bundle
+from common.bundle import SCHEMA, BundleError, config_sha256, read_bundle, write_bundle
 from common.checkpoint import file_sha256
 from common.layouts import conv_params_nbytes, pack_conv_params, unpack_conv_params
 from common.ptq import act_scale, int_conv
 from common.quant import RoundingMode, add_shift, check_shift, combined_shift, po2_exponent
 
-SCHEMA = "npu-ptq-bundle/1"
 NETWORK = "conv2x"
 RTP_WORDS = 16
 CORE_ROLES = ("conv1", "conv3x3_0", "conv3x3_1", "skip")

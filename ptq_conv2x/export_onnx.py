@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.cli import run_cli
 from common.datasets import load_dataset, to_float_tensor_input
 from common.quant import RoundingMode
 from ptq_conv2x.deploy import golden_stage
@@ -91,8 +91,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except (RuntimeError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(1)
+    run_cli(main)

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from common.cli import run_cli
 
 from ptq_conv2x.pipeline import DEFAULT_CHECKPOINT, ptq_config, write_bundle_for
 
@@ -31,8 +32,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except (RuntimeError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(1)
+    run_cli(main)

@@ -27,12 +27,13 @@ sys.path.insert(0, str(ROOT))
 
 from common import hw  # noqa: E402
 from common.bundle import BundleError  # noqa: E402
+from common.cli import run_cli  # noqa: E402
 from common.checkpoint import CheckpointError  # noqa: E402
 from common.datasets import DatasetError, to_float_tensor_input  # noqa: E402
 from common.host import EmulatedOffload, OffloadError, XrtOffload  # noqa: E402
 from common.layouts import from_yc8x, to_yc8x  # noqa: E402
 from common.quant import QuantError  # noqa: E402
-from ptq_conv2x.deploy import IN_SHAPE, OUT_SHAPE, golden_stage, load_bundle  # noqa: E402
+from ptq_conv2x.deploy import OUT_SHAPE, golden_stage, load_bundle  # noqa: E402
 from ptq_conv2x.pipeline import (BUILD, DEFAULT_CHECKPOINT, eval_dataset, prepare,  # noqa: E402
                                  ptq_config)
 
@@ -177,8 +178,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (BundleError, CheckpointError, DatasetError, OffloadError, QuantError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    run_cli(main, (BundleError, CheckpointError, DatasetError, OffloadError, QuantError), 2)

@@ -1,9 +1,10 @@
 """Emulator overhead benchmarks: ``run() -> list[dict]`` rows {name, value, unit, note}."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
+
+from common.bench import best_time
 
 from .device import NPU1Col1
 from .fifo import ObjectFifo
@@ -86,12 +87,7 @@ def _kernel_loop(calls: int, with_kernel: bool):
 
 
 def _best(fn, reps: int = 3) -> float:
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return best_time(fn, reps, warmup=False)
 
 
 def run() -> list[dict]:

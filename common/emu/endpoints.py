@@ -10,6 +10,26 @@ from .engine import Engine, Party, Stream, StreamWalk, alloc_pool
 from .errors import DesignError, StopRun
 
 
+def _acquire(end, n: int, avail, take, what: str):
+    """Absolute acquire on a worker endpoint: block until ``n - held`` more objects are in
+    ``avail`` (ready objects of a consumer, free buffers of a producer), take them with
+    ``take()``, return the oldest held object (n == 1) or the ``n`` oldest."""
+    eng = end.eng
+    with eng.lock:
+        if eng.stopping:
+            raise StopRun()
+        held = end.held
+        need = n - len(held)
+        if need > 0:
+            if len(avail) < need:
+                eng.block(end.owner, end.waiters, lambda: len(avail) >= need,
+                          f"acquire({n}) on {end.label} (holds {len(held)}, "
+                          f"{len(avail)} {what})")
+            for _ in range(need):
+                held.append(take())
+        return held[0] if n == 1 else held[:n]
+
+
 class ObjReader:
     """A consumer endpoint that assembles objects from a stream (worker or link input)."""
 
@@ -66,21 +86,7 @@ class ObjReader:
 
     # ---- worker side ----------------------------------------------------------------
     def acquire(self, n: int):
-        eng = self.eng
-        with eng.lock:
-            if eng.stopping:
-                raise StopRun()
-            held = self.held
-            need = n - len(held)
-            if need > 0:
-                full = self.full
-                if len(full) < need:
-                    eng.block(self.owner, self.waiters, lambda: len(full) >= need,
-                              f"acquire({n}) on {self.label} (holds {len(held)}, "
-                              f"{len(full)} ready)")
-                for _ in range(need):
-                    held.append(full.popleft())
-            return held[0] if n == 1 else held[:n]
+        return _acquire(self, n, self.full, self.full.popleft, "ready")
 
     def release(self, k: int) -> None:
         eng = self.eng
@@ -113,21 +119,7 @@ class ProdEnd:
         self.owner: Party | None = None
 
     def acquire(self, n: int):
-        eng = self.eng
-        with eng.lock:
-            if eng.stopping:
-                raise StopRun()
-            held = self.held
-            need = n - len(held)
-            if need > 0:
-                pool = self.pool
-                if len(pool) < need:
-                    eng.block(self.owner, self.waiters, lambda: len(pool) >= need,
-                              f"acquire({n}) on {self.label} (holds {len(held)}, "
-                              f"{len(pool)} free)")
-                for _ in range(need):
-                    held.append(pool.pop())
-            return held[0] if n == 1 else held[:n]
+        return _acquire(self, n, self.pool, self.pool.pop, "free")
 
     def _back(self, obj) -> None:
         self.pool.append(obj)

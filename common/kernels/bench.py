@@ -8,10 +8,11 @@ on float32 of the same shape in the same run, both on one thread
 """
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import numpy as np
+
+from common.bench import best_time
 
 from .. import layouts
 from . import host
@@ -21,13 +22,7 @@ _REPEATS = 7
 
 
 def _best(fn: Callable[[], None], repeats: int = _REPEATS) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return best_time(fn, repeats)
 
 
 def _rand(rng, shape, dtype):
