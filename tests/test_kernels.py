@@ -350,3 +350,75 @@ def test_build_is_fresh_and_compile_error_raises(monkeypatch):
         build.build()
     monkeypatch.delenv("CXX")
     assert build.is_fresh()
+
+
+def _random_call(rng, name: str):
+    """A valid random call of kernel ``name``: (args, indices of output arguments)."""
+    sig = host.SIGNATURES[name]
+    W = int(rng.choice([1, 5, 8, 13, 32]))
+    sc = {"W": W, "IC": int(rng.choice([8, 16, 24, 64])), "OC": int(rng.choice([8, 16, 24, 48])),
+          "OC_proj": int(rng.choice([8, 32])), "IC_skip": int(rng.choice([8, 24])),
+          "pad": int(rng.integers(0, 3)), "row_mask": int(rng.integers(0, 32)),
+          "border": int(rng.integers(0, 3)), "rounding": int(rng.integers(0, 2)), "C": 16}
+    if name.startswith("conv2dk1_skip"):
+        sc["IC"] = int(rng.choice([16, 32, 64]))
+    if name.startswith("conv2dk5"):
+        sc["W"] = W = max(W, 5)
+    if name.startswith("maxpool"):
+        sc["W"] = W = 2 * W
+    sc["OC_total"] = sc["OC"] + 8 * int(rng.integers(0, 3))
+    sc["oc_offset"] = 8 * int(rng.integers(0, (sc["OC_total"] - sc["OC"]) // 8 + 1))
+    for k in sig:
+        if "shift" in k and "*" not in k:
+            sc[k] = int(rng.choice([quant.SHIFT_MIN, -1, 0, 3, 9, 14, quant.SHIFT_MAX]))
+    scalars = [sc[a] for a in sig if "*" not in a]
+    sizes = host._SIZES[name](name, *scalars)
+    args, outs, j = [], [], 0
+    for i, a in enumerate(sig):
+        if "*" in a:
+            n = sizes[j]
+            j += 1
+            if n is None:
+                args.append(None)
+            elif a.endswith("*o"):
+                args.append(np.zeros(n, np.uint8))
+                outs.append(i)
+            else:
+                args.append(rng.integers(0, 256, n, dtype=np.uint8))
+        else:
+            args.append(sc[a])
+    return args, outs
+
+
+def test_native_and_portable_engines_agree():
+    """The two host conv engines (AVX-512 VNNI where compiled, generic vectors) give the
+    same bytes on random calls of every kernel; the native one is checked against the
+    golden model by the tests above."""
+    native, portable = host.host_kernel_table(), host.host_kernel_table("portable")
+    assert host.engine_name("portable") == "portable"
+    rng = np.random.default_rng(11)
+    for name in sorted(host.SIGNATURES):
+        for _ in range(25):
+            args, outs = _random_call(rng, name)
+            args2 = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+            native[name](*args)
+            portable[name](*args2)
+            for i in outs:
+                assert np.array_equal(args[i], args2[i]), (name, args[5:])
+
+
+def test_weight_cache_sees_changed_blob_at_same_address():
+    """Packed weights are cached by blob address; rewriting the blob in place repacks."""
+    t = host.host_kernel_table()
+    rng = np.random.default_rng(12)
+    x = rng.integers(0, 256, size=(32, 1, 16)).astype(np.uint8)
+    inp = layouts.to_yc8x(x).reshape(-1)
+    p = np.empty(layouts.conv_params_nbytes(32, 32, 1, 1), np.int8)
+    out = np.zeros(16 * 32, np.uint8)
+    for seed in range(3):
+        wt = np.random.default_rng(seed).integers(-128, 128, size=(32, 32, 1, 1)).astype(np.int8)
+        b = np.arange(32, dtype=np.int32) * (seed - 1)
+        p[:] = layouts.pack_conv_params(wt, b)
+        t["conv2dk1_ui8_ui8"](inp, p, out, 16, 32, 32, 7, 1)
+        want = golden.conv_requant(x, wt, b, 7, "half_up", np.uint8)
+        assert_same(layouts.from_yc8x(out.reshape(1, 4, 16, 8), 32), want)

@@ -15,19 +15,18 @@ def _acquire(end, n: int, avail, take, what: str):
     ``avail`` (ready objects of a consumer, free buffers of a producer), take them with
     ``take()``, return the oldest held object (n == 1) or the ``n`` oldest."""
     eng = end.eng
-    with eng.lock:
-        if eng.stopping:
-            raise StopRun()
-        held = end.held
-        need = n - len(held)
-        if need > 0:
-            if len(avail) < need:
-                eng.block(end.owner, end.waiters, lambda: len(avail) >= need,
-                          f"acquire({n}) on {end.label} (holds {len(held)}, "
-                          f"{len(avail)} {what})")
-            for _ in range(need):
-                held.append(take())
-        return held[0] if n == 1 else held[:n]
+    if eng.stopping:
+        raise StopRun()
+    held = end.held
+    need = n - len(held)
+    if need > 0:
+        if len(avail) < need:
+            eng.block(end.owner, end.waiters, lambda: len(avail) >= need,
+                      f"acquire({n}) on {end.label} (holds {len(held)}, "
+                      f"{len(avail)} {what})")
+        for _ in range(need):
+            held.append(take())
+    return held[0] if n == 1 else held[:n]
 
 
 class ObjReader:
@@ -90,14 +89,13 @@ class ObjReader:
 
     def release(self, k: int) -> None:
         eng = self.eng
-        with eng.lock:
-            if k > len(self.held):
-                raise DesignError(f"release({k}) on {self.label} but only {len(self.held)} "
-                                  f"object(s) held")
-            for _ in range(k):
-                self.pool.append(self.held.pop(0))
-            eng.schedule(self)
-            eng.pump()
+        if k > len(self.held):
+            raise DesignError(f"release({k}) on {self.label} but only {len(self.held)} "
+                              f"object(s) held")
+        for _ in range(k):
+            self.pool.append(self.held.pop(0))
+        eng.schedule(self)
+        eng.pump()
 
     def occupancy(self) -> str:
         return (f"{self.label}: held {len(self.held)}, ready {len(self.full)}, "
@@ -128,18 +126,17 @@ class ProdEnd:
 
     def release(self, k: int) -> None:
         eng = self.eng
-        with eng.lock:
-            if k > len(self.held):
-                raise DesignError(f"release({k}) on {self.label} but only {len(self.held)} "
-                                  f"object(s) held")
-            for _ in range(k):
-                obj = self.held.pop(0)
-                flat = obj.reshape(-1)
-                data = flat if self.sw is None else self.sw.apply(flat)
-                for _ in range(self.repeat - 1):
-                    self.stream.push(data)
-                self.stream.push(data, partial(self._back, obj))
-            eng.pump()
+        if k > len(self.held):
+            raise DesignError(f"release({k}) on {self.label} but only {len(self.held)} "
+                              f"object(s) held")
+        for _ in range(k):
+            obj = self.held.pop(0)
+            flat = obj.reshape(-1)
+            data = flat if self.sw is None else self.sw.apply(flat)
+            for _ in range(self.repeat - 1):
+                self.stream.push(data)
+            self.stream.push(data, partial(self._back, obj))
+        eng.pump()
 
     def occupancy(self) -> str:
         return (f"{self.label}: held {len(self.held)}, free {len(self.pool)}/{self.depth}, "
@@ -231,6 +228,7 @@ class SinkReader:
     def __init__(self, eng: Engine, stream: Stream, label: str):
         self.eng, self.stream, self.label = eng, stream, label
         self.pos = 0
+        self.depth = 0             # not a worker endpoint: no acquire/release
         self.queued = False
         self.tasks: deque = deque()
         stream.readers.append(self)

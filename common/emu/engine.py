@@ -32,16 +32,6 @@ def current_party() -> "Party | None":
     return getattr(greenlet.getcurrent(), "party", None)
 
 
-class _NoLock:
-    """Context manager kept where the state is touched: one OS thread, no lock needed."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-
 class Party:
     """One concurrent participant of a run: a worker or the host sequence."""
 
@@ -64,7 +54,6 @@ class Engine:
     """Shared state of one run."""
 
     def __init__(self) -> None:
-        self.lock = _NoLock()
         self.ready: deque[Party] = deque()      # parties to resume, in order
         self.hub: greenlet.greenlet | None = None
         self.parties: list[Party] = []
@@ -89,10 +78,9 @@ class Engine:
         return p
 
     def party_exit(self, p: Party) -> None:
-        with self.lock:
-            self.n_alive -= 1
-            if not self.stopping and self.n_alive > 0 and self.n_blocked == self.n_alive:
-                self._all_blocked()
+        self.n_alive -= 1
+        if not self.stopping and self.n_alive > 0 and self.n_blocked == self.n_alive:
+            self._all_blocked()
 
     def block(self, party: Party, waitlist: list, pred: Callable[[], bool], desc: str) -> None:
         """Block ``party`` (lock held) until ``pred()`` holds; raise StopRun on stop."""
@@ -126,7 +114,7 @@ class Engine:
             self.finished_ok = True
         else:
             self.error = DeadlockError(self.report())
-        self._stop_locked()
+        self.stopping = True
 
     def report(self) -> str:
         lines = ["deadlock: every worker and the runtime sequence are blocked or finished"]
@@ -139,8 +127,6 @@ class Engine:
             lines.append("  " + r())
         return "\n".join(lines)
 
-    def _stop_locked(self) -> None:
-        self.stopping = True
 
     def schedule_loop(self) -> None:
         """Resume runnable parties until all have finished (run on the hub greenlet).
@@ -162,14 +148,12 @@ class Engine:
             self.ready.extend(alive)
 
     def stop(self) -> None:
-        with self.lock:
-            self._stop_locked()
+        self.stopping = True
 
     def fail(self, err: BaseException) -> None:
-        with self.lock:
-            if self.error is None and not self.finished_ok:
-                self.error = err
-            self._stop_locked()
+        if self.error is None and not self.finished_ok:
+            self.error = err
+        self.stopping = True
 
     # ---- data movement work queue ---------------------------------------------------
     def schedule(self, item) -> None:
@@ -227,6 +211,10 @@ class Stream:
 
     def read_into(self, pos: int, dst: np.ndarray) -> None:
         take, i = dst.size, 0
+        s = self.segs[0]
+        if s.start == pos and s.end - pos == take:     # exactly the oldest segment
+            dst[:] = s.arr
+            return
         for s in self.segs:
             if s.end <= pos:
                 continue
@@ -242,7 +230,8 @@ class Stream:
         segs = self.segs
         if not segs:
             return
-        m = min(r.pos for r in self.readers)
+        rd = self.readers
+        m = rd[0].pos if len(rd) == 1 else min(r.pos for r in rd)
         while segs and segs[0].end <= m:
             s = segs.popleft()
             if s.done is not None:

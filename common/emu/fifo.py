@@ -168,6 +168,9 @@ class ObjectFifoHandle:
     def acquire(self, num_elem: int = 1, *args):
         if args:  # v1.x/older: acquire(port, num) forms
             num_elem = args[-1]
+        rt = self._rt
+        if type(num_elem) is int and rt is not None and 0 < num_elem <= rt.depth:
+            return rt.acquire(num_elem)             # the common, valid case
         n = int(num_elem)
         if n < 1:
             raise DesignError(f"acquire({n}) on fifo '{self.fifo.name}': count must be >= 1")
@@ -182,6 +185,10 @@ class ObjectFifoHandle:
     def release(self, num_elem: int = 1, *args) -> None:
         if args:
             num_elem = args[-1]
+        rt = self._rt
+        if type(num_elem) is int and rt is not None and num_elem > 0:
+            rt.release(num_elem)                    # the common, valid case
+            return
         k = int(num_elem)
         if k < 0:
             raise DesignError(f"release({k}) on fifo '{self.fifo.name}'")

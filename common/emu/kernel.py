@@ -69,8 +69,8 @@ def _ctypes_wrap(fn, arg_types=None) -> Callable:
             return ctypes.c_int32(a)
         return a
 
-    def call(*args):
-        return fn(*[conv(a) for a in args])
+    def call(*args) -> None:    # a C return value is not a MAC count
+        fn(*[conv(a) for a in args])
 
     call.__name__ = getattr(fn, "__name__", "ctypes_kernel")
     return call
@@ -83,7 +83,8 @@ def register_kernel(symbol: str, impl: Callable, arg_types: list | None = None,
     ``arg_types`` (the design's declared types) restricts the registration to kernels
     declared with exactly those types; lookups prefer such an exact match over a
     registration without types. ``macs(args) -> int`` declares the MAC count of one call
-    (used by the summary's NPU time estimate). A ctypes function is wrapped automatically.
+    (used by the summary's NPU time estimate); without it, an int returned by ``impl`` is
+    taken as that count. A ctypes function is wrapped automatically.
     """
     if _is_ctypes_fn(impl):
         impl = _ctypes_wrap(impl, arg_types)
@@ -137,7 +138,7 @@ def lookup_kernel(symbol: str, arg_types: list | tuple | None = None) -> Registr
         fn = table[symbol]
         if _is_ctypes_fn(fn):
             fn = _ctypes_wrap(fn)
-        return Registration(symbol, fn, None, getattr(fn, "macs", None), HOST_MODULE)
+        return Registration(symbol, fn, None, None, HOST_MODULE)
     raise KernelError(
         f"no host implementation for kernel symbol '{symbol}'"
         + (f" with arg types ({', '.join(_fmt(k) for k in key)})" if key else "")
@@ -231,12 +232,12 @@ class Kernel:
             reg = self.registration()
         except KernelError as e:
             raise KernelError(f"{party.name}: {e}") from None
-        if self._conv:
+        if self._conv and reg.source != HOST_MODULE:
             args = [c(a) for c, a in zip(self._conv, args)]
-        else:
+        else:      # the project's host kernels check and convert their own arguments
             args = [a._data if isinstance(a, Buffer) else a for a in args]
         try:
-            reg.fn(*args)
+            ret = reg.fn(*args)
         except (StopRun, KernelError):
             raise
         except Exception as e:
@@ -246,6 +247,8 @@ class Kernel:
         kc[self.symbol] = kc.get(self.symbol, 0) + 1
         if reg.macs is not None:
             party.kmacs += int(reg.macs(args))
+        elif type(ret) is int:
+            party.kmacs += ret
 
     def __repr__(self) -> str:
         return f"Kernel({self.symbol!r}, [{', '.join(type_str(t) for t in self._arg_types)}])"

@@ -151,9 +151,8 @@ def execute(plan: Plan, rt: Runtime, arrays: list, scalars: list) -> RunStats:
                                              plan.place[id(w)], w))
     glets = []
     try:
-        with eng.lock:
-            streams, sinks = _build(eng, plan, parties)
-            eng.pump()
+        streams, sinks = _build(eng, plan, parties)
+        eng.pump()
         eng.ctl = HostCtl(eng, rt, streams, sinks)
         eng.hub = greenlet.getcurrent()
         for p, fn in [(host, partial(_host_main, eng, rt, scalars))] + \

@@ -297,10 +297,9 @@ class HostCtl:
         self._group(task, group, managed)
 
         def start():
-            with self.eng.lock:
-                task.started = True
-                stream.push(data, task.finish)
-                self.eng.pump()
+            task.started = True
+            stream.push(data, task.finish)
+            self.eng.pump()
         task.start_fn = start
         if managed:
             start()
@@ -325,11 +324,10 @@ class HostCtl:
         self.all_drains.append(task)
 
         def start():
-            with self.eng.lock:
-                task.started = True
-                sink.tasks.append(task)
-                self.eng.schedule(sink)
-                self.eng.pump()
+            task.started = True
+            sink.tasks.append(task)
+            self.eng.schedule(sink)
+            self.eng.pump()
         task.start_fn = start
         if managed:
             start()
@@ -337,11 +335,10 @@ class HostCtl:
 
     def wait_tasks(self, tasks: list, what: str) -> None:
         eng = self.eng
-        with eng.lock:
-            pending = [t for t in tasks if not t.done]
-            if pending:
-                eng.block(eng.host, eng.task_waiters, lambda: all(t.done for t in pending),
-                          f"{what}: " + ", ".join(t.label for t in pending if not t.done))
+        pending = [t for t in tasks if not t.done]
+        if pending:
+            eng.block(eng.host, eng.task_waiters, lambda: all(t.done for t in pending),
+                      f"{what}: " + ", ".join(t.label for t in pending if not t.done))
 
     def finish_group(self, tg: TaskGroup) -> None:
         if tg._finished:
@@ -359,9 +356,8 @@ class HostCtl:
         for g in self.open_groups:
             awaited += [t for t in g._tasks if t.wait]
         eng = self.eng
-        with eng.lock:
-            eng.host_final = True
-            eng.final_ok = lambda: all(t.done for t in awaited)
+        eng.host_final = True
+        eng.final_ok = lambda: all(t.done for t in awaited)
         everything = awaited + [t for t in self.all_drains if t.started and t not in awaited]
         self.wait_tasks(everything, "end of sequence awaiting")
 

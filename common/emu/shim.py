@@ -124,19 +124,26 @@ def _build() -> dict[str, types.ModuleType]:
 _LOCK = threading.RLock()
 _DEPTH = [0]
 _SAVED: dict = {}
+_SHIM: dict = {}
+
+
+def _aie_keys() -> list[str]:
+    return [k for k in sys.modules if k[:3] == "aie" and (len(k) == 3 or k[3] == ".")]
 
 
 @contextlib.contextmanager
 def emulated_aie():
     """Install the shim ``aie`` modules for the duration of the block, then restore
-    whatever ``aie*`` modules (a real mlir-aie, or none) were there before."""
+    whatever ``aie*`` modules (a real mlir-aie, or none) were there before. The shim
+    modules are built once per process (they hold no run state)."""
     with _LOCK:
         if _DEPTH[0] == 0:
             _SAVED.clear()
-            for k in list(sys.modules):
-                if k == "aie" or k.startswith("aie."):
-                    _SAVED[k] = sys.modules.pop(k)
-            sys.modules.update(_build())
+            for k in _aie_keys():
+                _SAVED[k] = sys.modules.pop(k)
+            if not _SHIM:
+                _SHIM.update(_build())
+            sys.modules.update(_SHIM)
         _DEPTH[0] += 1
     try:
         yield
@@ -144,8 +151,7 @@ def emulated_aie():
         with _LOCK:
             _DEPTH[0] -= 1
             if _DEPTH[0] == 0:
-                for k in list(sys.modules):
-                    if k == "aie" or k.startswith("aie."):
-                        del sys.modules[k]
+                for k in _aie_keys():
+                    del sys.modules[k]
                 sys.modules.update(_SAVED)
                 _SAVED.clear()

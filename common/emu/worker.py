@@ -35,27 +35,24 @@ class WorkerRuntimeBarrier:
     def wait_for_value(self, value: int) -> None:
         p = self._me()
         eng, w, v = p.eng, p.worker, int(value)
-        with eng.lock:
-            if eng.stopping:
-                raise StopRun()
-            if self._vals[w] != v:
-                eng.block(p, self._waiters, lambda: self._vals[w] == v,
-                          f"barrier value {v} (now {self._vals[w]})")
+        if eng.stopping:
+            raise StopRun()
+        if self._vals[w] != v:
+            eng.block(p, self._waiters, lambda: self._vals[w] == v,
+                      f"barrier value {v} (now {self._vals[w]})")
 
     def release_with_value(self, value: int) -> None:
         p = self._me()
-        with p.eng.lock:
-            self._vals[p.worker] += int(value)
-            p.eng.wake(self._waiters)
+        self._vals[p.worker] += int(value)
+        p.eng.wake(self._waiters)
 
     def set(self, value: int) -> None:
         p = current_party()
         if p is None or p.kind != "host":
             raise DesignError("WorkerRuntimeBarrier.set is only valid in the runtime sequence")
-        with p.eng.lock:
-            for w in self._vals:
-                self._vals[w] = int(value)
-            p.eng.wake(self._waiters)
+        for w in self._vals:
+            self._vals[w] = int(value)
+        p.eng.wake(self._waiters)
 
 
 class Worker:

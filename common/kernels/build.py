@@ -1,5 +1,11 @@
 """Build ``build/host/libnpu_kernels.so`` from ``common/kernels/*.cc`` when missing or stale.
 
+Two variants of the same sources (see conv_host.h):
+* ``native`` (``libnpu_kernels.so``): ``-march=native``; on a CPU with AVX-512 VNNI the
+  conv engine uses it. This is the library the emulator and the tools load.
+* ``portable`` (``libnpu_kernels_portable.so``): ``-DNPU_HOST_PORTABLE``, the generic
+  vector engine; built only to cross-check the two engines (tests).
+
 Staleness stamp: sha256 of every source/header, the compiler command and
 ``$CXX --version``. The library is compiled to a temporary file in the same directory
 and renamed into place atomically, so concurrent builders and running loaders never
@@ -16,9 +22,10 @@ from pathlib import Path
 KERNEL_DIR = Path(__file__).resolve().parent
 REPO_ROOT = KERNEL_DIR.parents[1]
 BUILD_DIR = REPO_ROOT / "build" / "host"
-LIB_PATH = BUILD_DIR / "libnpu_kernels.so"
-STAMP_PATH = BUILD_DIR / "libnpu_kernels.stamp"
 CXXFLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-std=c++17", "-Wall"]
+VARIANTS = {"native": ("libnpu_kernels", []),
+            "portable": ("libnpu_kernels_portable", ["-DNPU_HOST_PORTABLE"])}
+LIB_PATH = BUILD_DIR / "libnpu_kernels.so"
 
 
 class KernelBuildError(RuntimeError):
@@ -35,12 +42,20 @@ def sources() -> list[Path]:
     return sorted(KERNEL_DIR.glob("*.cc"))
 
 
-def stamp() -> str:
+def _paths(variant: str) -> tuple[Path, Path, list[str]]:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown host kernel variant {variant!r} (have {sorted(VARIANTS)})")
+    stem, defines = VARIANTS[variant]
+    return BUILD_DIR / f"{stem}.so", BUILD_DIR / f"{stem}.stamp", CXXFLAGS + defines
+
+
+def stamp(variant: str = "native") -> str:
     """Hash of sources, headers, flags and compiler version."""
+    flags = _paths(variant)[2]
     h = hashlib.sha256()
     for p in sorted(KERNEL_DIR.glob("*.cc")) + sorted(KERNEL_DIR.glob("*.h")):
         h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
-    h.update(" ".join([compiler(), *CXXFLAGS]).encode())
+    h.update(" ".join([compiler(), *flags]).encode())
     try:
         ver = subprocess.run([compiler(), "--version"], capture_output=True, text=True,
                              check=False).stdout
@@ -50,38 +65,40 @@ def stamp() -> str:
     return h.hexdigest()
 
 
-def is_fresh() -> bool:
+def is_fresh(variant: str = "native") -> bool:
     """True when the library exists and was built from the current stamp."""
+    lib, stamp_path, _ = _paths(variant)
     try:
-        return LIB_PATH.exists() and STAMP_PATH.read_text().strip() == stamp()
+        return lib.exists() and stamp_path.read_text().strip() == stamp(variant)
     except OSError:
         return False
 
 
-def build(force: bool = False) -> Path:
-    """Compile the library if missing/stale (or ``force``); return its path."""
-    want = stamp()
-    if not force and LIB_PATH.exists() and STAMP_PATH.exists() \
-            and STAMP_PATH.read_text().strip() == want:
-        return LIB_PATH
+def build(force: bool = False, variant: str = "native") -> Path:
+    """Compile the library variant if missing/stale (or ``force``); return its path."""
+    lib, stamp_path, flags = _paths(variant)
+    want = stamp(variant)
+    if not force and lib.exists() and stamp_path.exists() \
+            and stamp_path.read_text().strip() == want:
+        return lib
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".libnpu_kernels.", suffix=".so", dir=BUILD_DIR)
+    fd, tmp = tempfile.mkstemp(prefix=f".{lib.stem}.", suffix=".so", dir=BUILD_DIR)
     os.close(fd)
-    cmd = [compiler(), *CXXFLAGS, "-I", str(KERNEL_DIR), *map(str, sources()), "-o", tmp]
+    cmd = [compiler(), *flags, "-I", str(KERNEL_DIR), *map(str, sources()), "-o", tmp]
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if res.returncode != 0:
             raise KernelBuildError(
                 f"host kernel build failed ({' '.join(cmd)}):\n{res.stdout}{res.stderr}")
         os.chmod(tmp, 0o755)
-        os.replace(tmp, LIB_PATH)
-        stamp_tmp = STAMP_PATH.with_suffix(f".{os.getpid()}.tmp")
+        os.replace(tmp, lib)
+        stamp_tmp = stamp_path.with_suffix(f".{os.getpid()}.tmp")
         stamp_tmp.write_text(want + "\n")
-        os.replace(stamp_tmp, STAMP_PATH)
+        os.replace(stamp_tmp, stamp_path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return LIB_PATH
+    return lib
 
 
 if __name__ == "__main__":

@@ -59,8 +59,9 @@ static void conv2dk1_impl(const TI *in, const int8_t *params, TO *out, int32_t W
   s.rows.resize((size_t)W * IC);
   s.acc.resize((size_t)W * OC);
   npu_host::load_row(in, W, IC, 0, s.rows.data(), IC);
-  const int32_t *rows[1] = {s.rows.data()};
-  npu_host::conv_rows(rows, 1, 1, IC, W, params, OC, 0, OC, s.acc.data());
+  const uint8_t *rows[1] = {s.rows.data()};
+  npu_host::conv_rows(rows, 1, 1, IC, W, params, OC, 0, OC, std::is_signed<TI>::value,
+                      s.acc.data());
   npu_host::store_row(s.acc.data(), W, OC, shift, rounding, out);
 }
 #endif
@@ -84,4 +85,9 @@ void conv2dk1_proj_i8(const int8_t *in, const int8_t *params, uint8_t *out, int8
   conv2dk1_impl<int8_t, int8_t>(in, params + OC * IC + 4 * OC, proj, W, IC, OC_proj,
                                 proj_shift, rounding);
 }
+
+#if !defined(__AIENGINE__)
+// Name of the host conv engine compiled into this library (see conv_host.h).
+const char *npu_host_engine(void) { return NPU_HOST_ENGINE_NAME; }
+#endif
 }

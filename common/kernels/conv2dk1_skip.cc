@@ -105,20 +105,20 @@ static void skip_impl(const uint8_t *in0, const uint8_t *in1, const int8_t *para
   const size_t n_acc = (size_t)W * OC;
   s.rows.resize((size_t)W * (IC + IC_skip));
   s.acc.resize(2 * n_acc);
-  int32_t *rows3 = s.rows.data();
+  uint8_t *rows3 = s.rows.data();
   npu_host::load_row(in0, W, IC / 2, 0, rows3, IC);
   npu_host::load_row(in1, W, IC / 2, 0, rows3 + IC / 2, IC);
-  const int32_t *r3[1] = {rows3};
+  const uint8_t *r3[1] = {rows3};
   int32_t *acc3 = s.acc.data();
-  npu_host::conv_rows(r3, 1, 1, IC, W, params, OC, 0, OC, acc3);
+  npu_host::conv_rows(r3, 1, 1, IC, W, params, OC, 0, OC, false, acc3);
   int32_t *accs = nullptr;
   if (skip_in) {
-    int32_t *rows_s = rows3 + (size_t)W * IC;
+    uint8_t *rows_s = rows3 + (size_t)W * IC;
     npu_host::load_row(skip_in, W, IC_skip, 0, rows_s, IC_skip);
-    const int32_t *rs[1] = {rows_s};
+    const uint8_t *rs[1] = {rows_s};
     accs = acc3 + n_acc;
     npu_host::conv_rows(rs, 1, 1, IC_skip, W, params + (size_t)OC * IC + 4 * OC, OC, 0, OC,
-                        accs);
+                        true, accs);
   }
   // all accumulators are in output row layout [OC/8][W][8], like skip and out
   npu_srs_block(acc3, acc3, n_acc, shift, rounding, -128, 127);  // y3 (int8 range)

@@ -75,15 +75,16 @@ static void conv2dk3_impl(const uint8_t *l0, const uint8_t *l1, const uint8_t *l
   s.rows.resize(3 * row_len);
   s.acc.resize((size_t)W * OC);
   const uint8_t *lines[3] = {border == 0 ? nullptr : l0, l1, border == 2 ? nullptr : l2};
-  const int32_t *rows[3];
+  const uint8_t *rows[3];
   for (int ky = 0; ky < 3; ++ky) {
     rows[ky] = nullptr;
     if (!lines[ky]) continue;
-    int32_t *dst = s.rows.data() + ky * row_len;
+    uint8_t *dst = s.rows.data() + ky * row_len;
     npu_host::load_row(lines[ky], W, IC, 1, dst, IC);
     rows[ky] = dst;
   }
-  npu_host::conv_rows(rows, 3, 3, IC, W, params, OC_total, oc_offset, OC, s.acc.data());
+  npu_host::conv_rows(rows, 3, 3, IC, W, params, OC_total, oc_offset, OC, false,
+                      s.acc.data());
   npu_host::store_row(s.acc.data(), W, OC, shift, rounding, out);
 }
 #endif

@@ -82,15 +82,16 @@ static void conv2dk5_impl(const TI *const lines[5], const int8_t *params, uint8_
   const size_t row_len = (size_t)(W + 2 * pad) * IC;
   s.rows.resize(5 * row_len);
   s.acc.resize((size_t)Wout * OC);
-  const int32_t *rows[5];
+  const uint8_t *rows[5];
   for (int k = 0; k < 5; ++k) {
     rows[k] = nullptr;
     if (!((row_mask >> k) & 1)) continue;
-    int32_t *dst = s.rows.data() + k * row_len;
+    uint8_t *dst = s.rows.data() + k * row_len;
     npu_host::load_row(lines[k], W, IC, pad, dst, IC);
     rows[k] = dst;
   }
-  npu_host::conv_rows(rows, 5, 5, IC, Wout, params, OC, 0, OC, s.acc.data());
+  npu_host::conv_rows(rows, 5, 5, IC, Wout, params, OC, 0, OC, std::is_signed<TI>::value,
+                      s.acc.data());
   npu_host::store_row(s.acc.data(), Wout, OC, shift, rounding, out);
 }
 #endif

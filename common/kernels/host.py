@@ -7,7 +7,8 @@ Two interfaces:
   C-contiguous, exactly the bytes the kernel touches; outputs writeable and written
   in place), ``None`` for a padding-row pointer the kernel does not read, and Python
   ints for int32 scalars. Scalars and buffer sizes are validated (ValueError) before
-  the call so a wrong call cannot read or write out of bounds.
+  the call so a wrong call cannot read or write out of bounds. A call returns the
+  multiply-accumulate count of that call (the emulator's NPU time estimate).
 * Typed wrappers (:func:`conv2dk1`, :func:`conv2dk3`, ...) on row arrays of shape
   ``(C/8, W, 8)`` with strict dtype checks; they allocate and return the output row.
 
@@ -163,22 +164,29 @@ for _n in SIGNATURES:
 
 
 # ------------------------------------------------------------------ library
-_lib: ctypes.CDLL | None = None
+_libs: dict[str, ctypes.CDLL] = {}
 _lib_lock = threading.Lock()
 
 
-def load_library() -> ctypes.CDLL:
-    """Build (if stale) and load the host kernel library once per process."""
-    global _lib
+def load_library(variant: str = "native") -> ctypes.CDLL:
+    """Build (if stale) and load a host kernel library variant once per process
+    (``native``: the one everything uses; ``portable``: see common.kernels.build)."""
     with _lib_lock:
-        if _lib is None:
-            lib = ctypes.CDLL(str(build.build()))
+        if variant not in _libs:
+            lib = ctypes.CDLL(str(build.build(variant=variant)))
             for name, args in SIGNATURES.items():
                 f = getattr(lib, name)
                 f.restype = None
                 f.argtypes = [_P if a.split("*")[0] != a else _I for a in args]
-            _lib = lib
-    return _lib
+            lib.npu_host_engine.restype = ctypes.c_char_p
+            lib.npu_host_engine.argtypes = []
+            _libs[variant] = lib
+    return _libs[variant]
+
+
+def engine_name(variant: str = "native") -> str:
+    """The conv engine compiled into a library variant: 'avx512-vnni' or 'portable'."""
+    return load_library(variant).npu_host_engine().decode()
 
 
 _addr_cache: dict[int, tuple[weakref.ref, int]] = {}
@@ -218,11 +226,16 @@ class _Kernel:
 
     def macs(self, args: Sequence[Any]) -> int:
         """Multiply-accumulates of one call (what the NPU's MAC array must do)."""
-        key = tuple(int(args[i]) for i in self.int_idx)
-        cache = _MACS_CACHE.setdefault(self.name, {})
-        if key not in cache:
-            cache[key] = self._macs(args)
-        return cache[key]
+        return self._plan(tuple(int(args[i]) for i in self.int_idx), args)[1]
+
+    def _plan(self, key: tuple, args: Sequence[Any]) -> tuple[tuple, int]:
+        """(checked pointer sizes, MACs) for the scalar arguments ``key`` (cached)."""
+        plan = self._need.get(key)
+        if plan is None:
+            plan = (self.sizes(self.name, *key), self._macs(args))
+            if len(self._need) < 256:
+                self._need[key] = plan
+        return plan
 
     def _macs(self, args: Sequence[Any]) -> int:
         g = {k: args[i] for k, i in self._arg_pos.items() if "*" not in k}
@@ -240,23 +253,23 @@ class _Kernel:
             per_px += int(g["IC"]) * int(g["OC_proj"])
         return int(int(g["W"]) * per_px)
 
-    def __call__(self, *args: Any) -> None:
+    def __call__(self, *args: Any) -> int:
+        """Check the arguments, run the kernel in place; returns its MAC count."""
         if len(args) != self.nargs:
             raise KernelArgError(f"{self.name}: expected {self.nargs} arguments "
                                  f"{SIGNATURES[self.name]}, got {len(args)}")
         cargs = list(args)
         try:
-            scalars = [int(args[i]) for i in self.int_idx]
+            key = tuple([int(args[i]) for i in self.int_idx])
         except (TypeError, ValueError) as exc:
             raise KernelArgError(f"{self.name}: scalar arguments must be integers") from exc
-        key = tuple(scalars)
-        need = self._need.get(key)
-        if need is None:
-            need = self.sizes(self.name, *scalars)
-            if len(self._need) < 256:
-                self._need[key] = need
+        need, macs = self._plan(key, args)
         for j, i in enumerate(self.ptr_idx):
             a = args[i]
+            if type(a) is np.ndarray and a.flags.c_contiguous and a.nbytes == need[j] \
+                    and (a.flags.writeable or not self.out_flags[j]):
+                cargs[i] = _address(a)      # the common, valid case
+                continue
             if a is None:
                 if need[j] is not None:
                     raise KernelArgError(f"{self.name}: {self.ptr_names[j]} is None but "
@@ -274,22 +287,21 @@ class _Kernel:
             if self.out_flags[j] and not a.flags.writeable:
                 raise KernelArgError(f"{self.name}: {self.ptr_names[j]} is read-only")
             cargs[i] = _address(a)
-        for i, v in zip(self.int_idx, scalars):
+        for i, v in zip(self.int_idx, key):
             cargs[i] = v
         self.cfunc(*cargs)
+        return macs
 
 
-_table: dict[str, _Kernel] | None = None
-_MACS_CACHE: dict[str, dict[tuple, int]] = {}
+_tables: dict[str, dict[str, _Kernel]] = {}
 
 
-def host_kernel_table() -> dict[str, Callable[..., None]]:
+def host_kernel_table(variant: str = "native") -> dict[str, Callable[..., None]]:
     """``{C symbol: callable(*c_args)}`` for every host kernel (built on first use)."""
-    global _table
-    if _table is None:
-        lib = load_library()
-        _table = {name: _Kernel(name, getattr(lib, name)) for name in SIGNATURES}
-    return dict(_table)
+    if variant not in _tables:
+        lib = load_library(variant)
+        _tables[variant] = {name: _Kernel(name, getattr(lib, name)) for name in SIGNATURES}
+    return dict(_tables[variant])
 
 
 # ------------------------------------------------------------------ typed wrappers

@@ -51,41 +51,46 @@ template <> inline uint8_t npu_srs<uint8_t>(int64_t acc, int32_t s, int32_t r) {
 
 // Same SRS over n contiguous int32 accumulators into TD (int8/uint8/int32; dst may
 // alias acc), saturating to [lo, hi]. The shift/rounding branch is hoisted out of the
-// loops and everything stays in int32, so the compiler vectorizes each loop:
+// loops and everything stays in int32; each chunk is computed into a local buffer first
+// (an int8 dst may alias anything, which would stop the compiler from vectorizing):
 //   shift > 0: q = acc >> s, r = acc & (2^s - 1) (exact remainder, also for s = 31);
 //              half-up q + (r >= 2^(s-1)), half-even q + (r > h | (r == h & q odd)).
 //   shift < 0: acc is first clamped to +-2^16 (beyond that the result saturates anyway,
 //              since |acc| * 2 > 255), so acc * 2^-shift (<= 2^24) cannot overflow.
+template <typename TD, typename F>
+static inline void npu_srs_chunks(const int32_t *acc, TD *dst, size_t n, F f) {
+  constexpr size_t CH = 64;
+  int32_t tmp[CH];
+  for (size_t i0 = 0; i0 < n; i0 += CH) {
+    const size_t m = n - i0 < CH ? n - i0 : CH;
+    for (size_t j = 0; j < m; ++j) tmp[j] = f(acc[i0 + j]);
+    for (size_t j = 0; j < m; ++j) dst[i0 + j] = (TD)tmp[j];
+  }
+}
+
 template <typename TD>
 static inline void npu_srs_block(const int32_t *acc, TD *dst, size_t n, int32_t shift,
                                  int32_t rounding, int32_t lo, int32_t hi) {
+  auto sat = [lo, hi](int32_t v) { return v < lo ? lo : (v > hi ? hi : v); };
   if (shift > 0) {
     const int32_t mask = (int32_t)((uint32_t(1) << shift) - 1u), half = 1 << (shift - 1);
-    if (rounding == NPU_ROUND_HALF_UP) {
-      for (size_t i = 0; i < n; ++i) {
-        const int32_t q = acc[i] >> shift, r = acc[i] & mask;
-        const int32_t v = q + (r >= half);
-        dst[i] = (TD)(v < lo ? lo : (v > hi ? hi : v));
-      }
-    } else {
-      for (size_t i = 0; i < n; ++i) {
-        const int32_t q = acc[i] >> shift, r = acc[i] & mask;
-        const int32_t v = q + ((r > half) | ((r == half) & (q & 1)));
-        dst[i] = (TD)(v < lo ? lo : (v > hi ? hi : v));
-      }
-    }
+    if (rounding == NPU_ROUND_HALF_UP)
+      npu_srs_chunks(acc, dst, n, [=](int32_t a) {
+        return sat((a >> shift) + ((a & mask) >= half));
+      });
+    else
+      npu_srs_chunks(acc, dst, n, [=](int32_t a) {
+        const int32_t q = a >> shift, r = a & mask;
+        const int32_t up = (int32_t)(r > half) | ((int32_t)(r == half) & q);
+        return sat(q + (up & 1));
+      });
   } else if (shift == 0) {
-    for (size_t i = 0; i < n; ++i) {
-      const int32_t v = acc[i];
-      dst[i] = (TD)(v < lo ? lo : (v > hi ? hi : v));
-    }
+    npu_srs_chunks(acc, dst, n, sat);
   } else {
     const int32_t lim = 1 << 16, mul = 1 << (-shift);
-    for (size_t i = 0; i < n; ++i) {
-      const int32_t c = acc[i] < -lim ? -lim : (acc[i] > lim ? lim : acc[i]);
-      const int32_t v = c * mul;
-      dst[i] = (TD)(v < lo ? lo : (v > hi ? hi : v));
-    }
+    npu_srs_chunks(acc, dst, n, [=](int32_t a) {
+      return sat((a < -lim ? -lim : (a > lim ? lim : a)) * mul);
+    });
   }
 }
 
