@@ -28,6 +28,7 @@ NPU1_GHZ = 1.0
 TILES = 12
 EMU_IMAGES = 20
 EMU_JOBS = 2          # = torch threads of the float forward
+REPEATS = 3           # every speed figure: best of 3 passes over the EMU_IMAGES images
 CHUNK = 24          # images per batched forward: tensors stay under glibc's mmap threshold
 
 
@@ -36,6 +37,12 @@ def _top1(fn, x: torch.Tensor, labels: np.ndarray) -> float:
         pred = np.concatenate([fn(x[i:i + CHUNK]).argmax(1).numpy()
                                for i in range(0, len(x), CHUNK)])
     return 100.0 * float(np.mean(pred == labels))
+
+
+def _stage_out(flat: np.ndarray) -> np.ndarray:
+    """Flat YCXC8 stage output -> CHW uint8."""
+    return from_yc8x(flat.reshape(OUT_SHAPE[1], OUT_SHAPE[0] // 8, OUT_SHAPE[2], 8),
+                     OUT_SHAPE[0])
 
 
 def run() -> list[dict]:
@@ -67,46 +74,42 @@ def run() -> list[dict]:
     xs = x[:EMU_IMAGES]
     with torch.no_grad():
         stem = fm.stem(xs)
-        t_float = best_time(lambda: fm.stage(stem), 3)
+        t_float = best_time(lambda: fm.stage(stem), REPEATS)
         q = qm.stage_input(xs)
         ins = torch.round(q.value / q.scale).to(torch.int64).numpy().astype(np.int8)
-    t0 = time.perf_counter()
     gold = golden_stage(stage, ins)
-    t_gold = time.perf_counter() - t0
+    t_gold = best_time(lambda: golden_stage(stage, ins), REPEATS, warmup=False)
 
     bundle = BUILD / "bench_bundle.npz"
     save_bundle(bundle, stage, DEFAULT_CHECKPOINT, cfg)
     off = EmulatedOffload(BUILD.parent / "aie2.py", ["npu", "--bundle", str(bundle)])
     weights = np.concatenate([stage.weight_blob(i) for i in range(3)])
-    out = np.zeros(int(np.prod(OUT_SHAPE)), np.uint8)
-    off.run([to_yc8x(ins[0]).reshape(-1), weights, out], [2])          # warm-up
-    t_emu = 0.0
-    mism = 0
-    for k in range(EMU_IMAGES):
-        a_in = to_yc8x(ins[k]).reshape(-1)
-        t_emu += off.run([a_in, weights, out], [2])
-        got = from_yc8x(out.reshape(OUT_SHAPE[1], OUT_SHAPE[0] // 8, OUT_SHAPE[2], 8),
-                        OUT_SHAPE[0])
-        mism += int(np.count_nonzero(got != gold[k]))
+    sets = [[to_yc8x(ins[k]).reshape(-1), weights, np.zeros(int(np.prod(OUT_SHAPE)), np.uint8)]
+            for k in range(EMU_IMAGES)]
+    t_emu = best_time(lambda: [off.run(s, [2]) for s in sets], REPEATS)
+    mism = sum(int(np.count_nonzero(_stage_out(s[2]) != gold[k])) for k, s in enumerate(sets))
+
     # The same runs spread over EMU_JOBS processes (start-up and one warm-up run each
     # excluded): the emulator's throughput on this machine, as the float forward uses
     # EMU_JOBS threads.
-    sets = [[to_yc8x(ins[k]).reshape(-1), None, None] for k in range(EMU_IMAGES)]
+    sets = [[s[0], None, None] for s in sets]
     with EmulationPool(BUILD.parent / "aie2.py", ["npu", "--bundle", str(bundle)],
                        EMU_JOBS, fixed={1: weights}) as pool:
         list(pool.imap(sets[:EMU_JOBS], [2], chunksize=1))                  # warm-up
-        t0 = time.perf_counter()
-        for k, ((o,), _) in enumerate(pool.imap(sets, [2], chunksize=2)):
-            got = from_yc8x(o.reshape(OUT_SHAPE[1], OUT_SHAPE[0] // 8, OUT_SHAPE[2], 8),
-                            OUT_SHAPE[0])
-            mism += int(np.count_nonzero(got != gold[k]))
-        t_pool = time.perf_counter() - t0
+        outs: list = []
+
+        def pooled() -> None:
+            outs[:] = [o for (o,), _ in pool.imap(sets, [2], chunksize=2)]
+        t_pool = best_time(pooled, REPEATS, warmup=False)
+    mism += sum(int(np.count_nonzero(_stage_out(o) != gold[k])) for k, o in enumerate(outs))
     ips = {k: EMU_IMAGES / t for k, t in (("float", t_float), ("golden", t_gold),
                                           ("emu", t_emu), ("pool", t_pool))}
     rows += [
-        {"name": "conv2x stage float torch (batch 20, 2 threads, best of 3)", "value": ips["float"],
+        {"name": f"conv2x stage float torch (batch {EMU_IMAGES}, {EMU_JOBS} threads)",
+         "value": ips["float"],
          "unit": "img/s", "note": ""},
-        {"name": "conv2x integer golden model (numpy, batch 20)", "value": ips["golden"],
+        {"name": f"conv2x integer golden model (numpy, batch {EMU_IMAGES})",
+         "value": ips["golden"],
          "unit": "img/s", "note": f"{ips['float'] / ips['golden']:.1f}x slower than float"},
         {"name": "conv2x full-design emulation (1 process)", "value": ips["emu"],
          "unit": "img/s", "note": f"{ips['float'] / ips['emu']:.1f}x slower than float "

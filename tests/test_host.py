@@ -139,3 +139,12 @@ def test_host_program_reports_missing_bundle(tmp_path):
                         str(tmp_path / "none.npz")], capture_output=True, text=True)
     assert r.returncode == 2
     assert "none.npz: bundle not found" in r.stderr
+
+
+def test_host_program_rejects_bad_jobs():
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "ptq_conv2x/test.py", "--emulate", "--jobs", "0"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "--jobs 0: must be at least 1" in r.stderr

@@ -165,6 +165,8 @@ class Kernel:
         self.stack_size_override = stack_size_override
         self._key = norm_arg_types(self._arg_types)
         self._conv = [self._converter(t) for t in self._arg_types]
+        self._arr_idx = tuple(i for i, t in enumerate(self._arg_types) if is_array_type(t)) \
+            if self._arg_types else None
         self._reg: Registration | None = None
         self._reg_version = -1
 
@@ -228,14 +230,21 @@ class Kernel:
         if self._arg_types and len(args) != len(self._arg_types):
             raise DesignError(f"kernel '{self.symbol}' takes {len(self._arg_types)} arguments, "
                               f"{party.name} passed {len(args)}")
-        try:
-            reg = self.registration()
-        except KernelError as e:
-            raise KernelError(f"{party.name}: {e}") from None
-        if self._conv and reg.source != HOST_MODULE:
+        reg = self._reg
+        if reg is None or self._reg_version != _VERSION[0]:
+            try:
+                reg = self.registration()
+            except KernelError as e:
+                raise KernelError(f"{party.name}: {e}") from None
+        if reg.source != HOST_MODULE and self._conv:
             args = [c(a) for c, a in zip(self._conv, args)]
-        else:      # the project's host kernels check and convert their own arguments
+        elif self._arr_idx is None:
             args = [a._data if isinstance(a, Buffer) else a for a in args]
+        else:   # the project's host kernels check and convert scalars themselves
+            for i in self._arr_idx:
+                if type(args[i]) is Buffer:
+                    args = [a._data if isinstance(a, Buffer) else a for a in args]
+                    break
         try:
             ret = reg.fn(*args)
         except (StopRun, KernelError):
