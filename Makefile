@@ -41,5 +41,6 @@ bench: venv
 	$(PY) -m common.bench --out bench-results.txt
 
 clean:
-	rm -rf build tests/lit/Output .pytest_cache .hypothesis bench-results.txt
+	rm -rf build .pytest_cache .hypothesis bench-results.txt
+	find tests/lit -name Output -type d -prune -exec rm -rf {} +
 	$(MAKE) -C ptq_conv2x clean

@@ -14,6 +14,7 @@ top-1 agreement with Brevitas is at least 99%; otherwise FAIL and exit status 1.
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import hw  # noqa: E402
 from common.bundle import BundleError  # noqa: E402
+from common.checkpoint import atomic_write_bytes  # noqa: E402
 from common.cli import run_cli  # noqa: E402
 from common.checkpoint import CheckpointError  # noqa: E402
 from common.datasets import DatasetError, to_float_tensor_input  # noqa: E402
@@ -74,6 +76,9 @@ def parse_args(argv):
     p.add_argument("--jobs", type=int, default=1, help="emulator only: worker processes "
                    "running images in parallel (each starts in a few seconds; pays off for "
                    "long runs)")
+    p.add_argument("--save-io", default=None, metavar="FILE.npz",
+                   help="also write the int8 stage inputs and the offloaded uint8 outputs "
+                   "(NCHW), labels and predictions, to check with another reference")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
     if a.jobs < 1:
@@ -93,6 +98,19 @@ def choose_offload(a, bundle: Path):
     else:
         return XrtOffload(a.xclbin, a.instr, a.kernel), "NPU (pyxrt)"
     return EmulatedOffload(DESIGN, [a.device, "--bundle", str(bundle)]), f"CPU emulator ({why})"
+
+
+def save_io(path: str, bundle_sha256: str, stage_in: np.ndarray, stage_out: np.ndarray,
+            labels: np.ndarray, pred: dict[str, np.ndarray]) -> None:
+    """Write (atomically) what an independent reference needs to re-check a run:
+    ``stage_in`` int8 (N, 64, 32, 32), ``stage_out`` uint8 (N, 256, 32, 32) as offloaded,
+    ``labels`` and ``pred_<offload|float|fake_quant>`` int64 (N,), and ``bundle_sha256``
+    (content hash of the bundle the run used)."""
+    buf = io.BytesIO()
+    np.savez(buf, stage_in=stage_in, stage_out=stage_out, labels=labels.astype(np.int64),
+             bundle_sha256=np.array(bundle_sha256),
+             **{f"pred_{k.replace('-', '_')}": v.astype(np.int64) for k, v in pred.items()})
+    atomic_write_bytes(path, buf.getvalue())
 
 
 class offloaded_runs:
@@ -185,6 +203,9 @@ def main(argv=None) -> int:
     acc = {k: 100.0 * float(np.mean(v == labels)) for k, v in pred.items()}
     agree = 100.0 * float(np.mean(pred["offload"] == pred["fake-quant"]))
     agree_f = 100.0 * float(np.mean(pred["offload"] == pred["float"]))
+
+    if a.save_io:
+        save_io(a.save_io, manifest["content_sha256"], in_ints, out_dev, labels, pred)
 
     print()
     print(f"{'':32s}{'value':>12s}")
