@@ -83,7 +83,7 @@ class Engine:
             self._all_blocked()
 
     def block(self, party: Party, waitlist: list, pred: Callable[[], bool], desc: str) -> None:
-        """Block ``party`` (lock held) until ``pred()`` holds; raise StopRun on stop."""
+        """Block ``party`` until ``pred()`` holds; raise StopRun on stop."""
         if self.stopping:
             raise StopRun()
         party.blocked, party.pred, party.waiting = True, pred, desc
@@ -101,7 +101,7 @@ class Engine:
             raise StopRun()
 
     def wake(self, waitlist: list) -> None:
-        """Unblock the parties on ``waitlist`` whose predicate now holds (lock held)."""
+        """Unblock the parties on ``waitlist`` whose predicate now holds."""
         for p in list(waitlist):
             if p.pred():
                 waitlist.remove(p)
