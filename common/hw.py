@@ -69,28 +69,20 @@ def has_ryzen_ai_npu() -> bool:
         return False
 
 
+FEATURES = {
+    "mlir_aie": lambda: has_mlir_aie(), "aiecc": lambda: bool(aiecc_path()),
+    "peano": lambda: bool(peano_dir()), "chess": lambda: bool(chess_path()),
+    "xrt": lambda: has_xrt(), "ryzen_ai": lambda: has_ryzen_ai_npu(),
+    "torch": lambda: has_module("torch"), "brevitas": lambda: has_module("brevitas"),
+}
+
+
 def features() -> set[str]:
-    """Feature names for lit: mlir_aie, aiecc, peano, chess, xrt, ryzen_ai, torch, brevitas."""
-    f = set()
-    if has_mlir_aie():
-        f.add("mlir_aie")
-    if aiecc_path():
-        f.add("aiecc")
-    if peano_dir():
-        f.add("peano")
-    if chess_path():
-        f.add("chess")
-    if has_xrt():
-        f.add("xrt")
-    if has_ryzen_ai_npu():
-        f.add("ryzen_ai")
-    for m in ("torch", "brevitas"):
-        if has_module(m):
-            f.add(m)
-    return f
+    """Feature names for lit (the keys of FEATURES) that this machine has."""
+    return {name for name, probe in FEATURES.items() if probe()}
 
 
 if __name__ == "__main__":
     have = features()
-    for name in ("mlir_aie", "aiecc", "peano", "chess", "xrt", "ryzen_ai", "torch", "brevitas"):
+    for name in FEATURES:
         print(f"{name:9s} {'yes' if name in have else 'no'}")

@@ -32,6 +32,7 @@ from common.checkpoint import atomic_write_bytes  # noqa: E402
 from common.cli import run_cli  # noqa: E402
 from common.checkpoint import CheckpointError  # noqa: E402
 from common.datasets import DatasetError, to_float_tensor_input  # noqa: E402
+from common.emu import EmulationError  # noqa: E402
 from common.emu.pool import EmulationPool  # noqa: E402
 from common.host import EmulatedOffload, OffloadError, XrtOffload  # noqa: E402
 from common.layouts import from_yc8x, to_yc8x  # noqa: E402
@@ -113,7 +114,7 @@ def save_io(path: str, bundle_sha256: str, stage_in: np.ndarray, stage_out: np.n
     atomic_write_bytes(path, buf.getvalue())
 
 
-class offloaded_runs:
+class OffloadedRuns:
     """Iterator over the offloaded stage outputs (flat uint8 YCXC8) of every image, in
     order; ``device_s`` sums the device/emulator seconds of the runs. With ``--jobs`` > 1
     the emulated runs go to an EmulationPool of that many processes."""
@@ -170,7 +171,7 @@ def main(argv=None) -> int:
     t_host = time.perf_counter() - t0
     out_dev = np.empty((n,) + OUT_SHAPE, np.uint8)
     t0 = time.perf_counter()
-    runs = offloaded_runs(a, offload, bundle, in_ints, weights)
+    runs = OffloadedRuns(a, offload, bundle, in_ints, weights)
     for k, act_out in enumerate(tqdm(runs, total=n, desc=f"images ({offload.kind})",
                                      disable=a.quiet)):
         out_dev[k] = from_yc8x(act_out.reshape(OUT_SHAPE[1], OUT_SHAPE[0] // 8, OUT_SHAPE[2], 8),
@@ -232,4 +233,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main, (BundleError, CheckpointError, DatasetError, OffloadError, QuantError), 2)
+    run_cli(main, (BundleError, CheckpointError, DatasetError, EmulationError, OffloadError,
+                   QuantError), 2)

@@ -14,10 +14,11 @@ from .runtime import Runtime
 from .worker import Worker
 
 
-def _passthrough(n_obj: int, obj: int = 16):
+def _chain(n_obj: int, workers: int, obj: int = 16):
+    """``workers`` copy workers in a chain of depth-2 fifos, moving ``n_obj`` objects."""
     t = np.ndarray[(obj,), np.dtype[np.int32]]
     vec = np.ndarray[(n_obj * obj,), np.dtype[np.int32]]
-    of_in, of_out = ObjectFifo(t, name="in"), ObjectFifo(t, name="out")
+    fifos = [ObjectFifo(t, name=f"f{i}") for i in range(workers + 1)]
 
     def core(ci, co):
         for _ in range(n_obj):
@@ -27,36 +28,14 @@ def _passthrough(n_obj: int, obj: int = 16):
             ci.release(1)
             co.release(1)
 
-    w = Worker(core, [of_in.cons(), of_out.prod()], while_true=False)
+    ws = [Worker(core, [fifos[i].cons(), fifos[i + 1].prod()], while_true=False)
+          for i in range(workers)]
 
     def seq(a, c, hi, ho):
         hi.fill(a)
         ho.drain(c, wait=True)
 
-    rt = Runtime(seq, [vec, vec, of_in.prod(), of_out.cons()])
-    return Program(NPU1Col1(), rt, workers=[w]).resolve_program(), vec
-
-
-def _chain(n_obj: int, obj: int = 16):
-    t = np.ndarray[(obj,), np.dtype[np.int32]]
-    vec = np.ndarray[(n_obj * obj,), np.dtype[np.int32]]
-    fifos = [ObjectFifo(t, name=f"f{i}") for i in range(3)]
-
-    def core(ci, co):
-        for _ in range(n_obj):
-            a = ci.acquire(1)
-            b = co.acquire(1)
-            b[0] = a[0]
-            ci.release(1)
-            co.release(1)
-
-    ws = [Worker(core, [fifos[i].cons(), fifos[i + 1].prod()], while_true=False) for i in range(2)]
-
-    def seq(a, c, hi, ho):
-        hi.fill(a)
-        ho.drain(c, wait=True)
-
-    rt = Runtime(seq, [vec, vec, fifos[0].prod(), fifos[2].cons()])
+    rt = Runtime(seq, [vec, vec, fifos[0].prod(), fifos[-1].cons()])
     return Program(NPU1Col1(), rt, workers=ws).resolve_program()
 
 
@@ -86,30 +65,23 @@ def _kernel_loop(calls: int, with_kernel: bool):
     return Program(NPU1Col1(), rt, workers=[w]).resolve_program()
 
 
-def _best(fn, reps: int = 3) -> float:
-    return best_time(fn, reps, warmup=False)
-
-
 def run() -> list[dict]:
     rows = []
     n = 2000
-    rp, _ = _passthrough(n)
+    rp = _chain(n, 1)
     data = np.arange(n * 16, dtype=np.int32)
-    rp.run(data)
-    t = _best(lambda: rp.run(data))
+    t = best_time(lambda: rp.run(data))
     rows.append(dict(name="emu_acquire_release_overhead", value=round(t / (4 * n) * 1e6, 2),
                      unit="us/op", note=f"passthrough worker, {n} objects x (2 acquire + 2 "
                      f"release), whole run incl. host fill/drain, best of 3"))
-    rc = _chain(n)
-    rc.run(data)
-    t = _best(lambda: rc.run(data))
+    rc = _chain(n, 2)
+    t = best_time(lambda: rc.run(data))
     rows.append(dict(name="emu_acquire_release_overhead_2workers", value=round(t / (8 * n) * 1e6, 2),
                      unit="us/op", note=f"two workers in a depth-2 chain (party hand-offs), {n} "
                      f"objects x 8 acquire/release ops, best of 3"))
-    rp1, _ = _passthrough(1)
+    rp1 = _chain(1, 1)
     small = np.arange(16, dtype=np.int32)
-    rp1.run(small)
-    t1 = _best(lambda: [rp1.run(small) for _ in range(20)]) / 20
+    t1 = best_time(lambda: [rp1.run(small) for _ in range(20)]) / 20
     rows.append(dict(name="emu_run_startup", value=round(t1 * 1e3, 3), unit="ms/run",
                      note="one-object passthrough run (setup, scheduling, teardown)"))
     register_kernel("emu_bench_noop", lambda a, b, i: None)
@@ -117,9 +89,8 @@ def run() -> list[dict]:
         calls = 20000
         rk, rb = _kernel_loop(calls, True), _kernel_loop(calls, False)
         x = np.zeros(16, np.int32)
-        rk.run(x)
-        tk = _best(lambda: rk.run(x))
-        tb = _best(lambda: rb.run(x))
+        tk = best_time(lambda: rk.run(x))
+        tb = best_time(lambda: rb.run(x))
         rows.append(dict(name="emu_kernel_call_overhead", value=round((tk - tb) / calls * 1e6, 2),
                          unit="us/call", note="no-op Python kernel with 2 array args + 1 int32 "
                          "scalar, minus the same loop without the call"))

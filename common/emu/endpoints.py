@@ -85,11 +85,7 @@ class ObjReader:
 
     # ---- worker side ----------------------------------------------------------------
     def acquire(self, n: int):
-        held, full = self.held, self.full
-        if len(held) + 1 == n and full and not self.eng.stopping:   # one more, ready
-            held.append(full.popleft())
-            return held[0] if n == 1 else held[:n]
-        return _acquire(self, n, full, full.popleft, "ready")
+        return _acquire(self, n, self.full, self.full.popleft, "ready")
 
     def release(self, k: int) -> None:
         eng = self.eng
@@ -122,11 +118,7 @@ class ProdEnd:
         self.owner: Party | None = None
 
     def acquire(self, n: int):
-        held, pool = self.held, self.pool
-        if len(held) + 1 == n and pool and not self.eng.stopping:   # one more, free
-            held.append(pool.pop())
-            return held[0] if n == 1 else held[:n]
-        return _acquire(self, n, pool, pool.pop, "free")
+        return _acquire(self, n, self.pool, self.pool.pop, "free")
 
     def _back(self, obj) -> None:
         self.pool.append(obj)

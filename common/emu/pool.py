@@ -15,16 +15,25 @@ varying inputs and the outputs cross the process boundary per run.
 
 Processes are started with the ``spawn`` method (no state inherited from a parent that
 may hold torch thread pools) and each loads the design once, so starting a pool costs
-about a second; results come back in input order. An error in a run (deadlock, kernel
-error, bad input) is raised in the caller with the worker's message.
+about a second; results come back in input order, with at most 2 x ``jobs`` chunks of
+inputs in flight. An error in a run (deadlock, kernel error, bad input) is raised in the
+caller with the worker's message; a worker that cannot load the design or dies (a crash
+in a kernel) raises EmulationError instead of leaving the caller waiting.
 """
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import os
+import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
+
+from .errors import EmulationError
 
 _DESIGN = None      # the design loaded in this worker process
 _FIXED: dict = {}
@@ -37,9 +46,7 @@ def _init(path: str, argv: list[str], fixed: dict) -> None:
     _FIXED.update(fixed)
 
 
-def _run(job: tuple[list, list[int]]) -> tuple[list[np.ndarray], float]:
-    import time
-    tensors, outputs = job
+def _run(tensors: list, outputs: list[int]) -> tuple[list[np.ndarray], float]:
     specs = _DESIGN.input_specs
     for i, t in enumerate(tensors):
         if t is None:
@@ -50,6 +57,10 @@ def _run(job: tuple[list, list[int]]) -> tuple[list[np.ndarray], float]:
     return [tensors[i] for i in outputs], time.perf_counter() - t0
 
 
+def _run_chunk(chunk: list[list], outputs: list[int]) -> list[tuple[list[np.ndarray], float]]:
+    return [_run(tensors, outputs) for tensors in chunk]
+
+
 class EmulationPool:
     """``jobs`` worker processes running design ``path`` (with ``argv``) on request."""
 
@@ -58,22 +69,39 @@ class EmulationPool:
         if jobs < 1:
             raise ValueError(f"jobs={jobs} must be at least 1")
         self.jobs = jobs
-        ctx = mp.get_context("spawn")
-        self._pool = ctx.Pool(jobs, initializer=_init,
-                              initargs=(os.fspath(path), [str(a) for a in argv],
-                                        dict(fixed or {})))
+        self.path = os.fspath(path)
+        self._ex = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
+                                       initializer=_init,
+                                       initargs=(self.path, [str(a) for a in argv],
+                                                 dict(fixed or {})))
 
     def imap(self, tensor_sets: Iterable[Sequence[np.ndarray | None]], outputs: Sequence[int],
              chunksize: int = 4) -> Iterator[tuple[list[np.ndarray], float]]:
         """Run once per tensor set (runtime-sequence tensors in order, None: fixed or
         zeros); yields, in input order, the tensors at ``outputs`` after the run and the
         run's seconds."""
-        jobs = ((list(t), list(outputs)) for t in tensor_sets)
-        return self._pool.imap(_run, jobs, chunksize)
+        sets = iter(tensor_sets)
+        outs = list(outputs)
+        pending: deque = deque()
+
+        def submit() -> None:
+            chunk = [list(t) for t in itertools.islice(sets, chunksize)]
+            if chunk:
+                pending.append(self._ex.submit(_run_chunk, chunk, outs))
+
+        for _ in range(2 * self.jobs):
+            submit()
+        while pending:
+            try:
+                results = pending.popleft().result()
+            except BrokenProcessPool as e:
+                raise EmulationError(f"an emulator worker process running {self.path} failed "
+                                     f"to start or died ({e})") from None
+            submit()
+            yield from results
 
     def close(self) -> None:
-        self._pool.terminate()
-        self._pool.join()
+        self._ex.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> "EmulationPool":
         return self

@@ -158,23 +158,23 @@ class Runtime:
              **kwargs) -> None:
         if not in_fifo.is_prod:
             raise DesignError(f"rt.fill on a consumer handle of fifo '{in_fifo.fifo.name}'")
-        in_fifo.bind(self)
-        if placement is not None and in_fifo.tile is None:
-            in_fifo.tile = placement
-        if in_fifo not in self.fifos:
-            self.fifos.append(in_fifo)
+        self._host_end(in_fifo, placement)
         self._rec("fill", in_fifo, source, tap, task_group, wait)
 
     def drain(self, out_fifo, dest, tap=None, task_group=None, wait=False, placement=None,
               **kwargs) -> None:
         if out_fifo.is_prod:
             raise DesignError(f"rt.drain on the producer handle of fifo '{out_fifo.fifo.name}'")
-        out_fifo.bind(self)
-        if placement is not None and out_fifo.tile is None:
-            out_fifo.tile = placement
-        if out_fifo not in self.fifos:
-            self.fifos.append(out_fifo)
+        self._host_end(out_fifo, placement)
         self._rec("drain", out_fifo, dest, tap, task_group, wait)
+
+    def _host_end(self, handle, placement) -> None:
+        """Bind a fifo handle to the runtime sequence (the host's shim end)."""
+        handle.bind(self)
+        if placement is not None and handle.tile is None:
+            handle.tile = placement
+        if handle not in self.fifos:
+            self.fifos.append(handle)
 
     def inline_ops(self, fn: Callable, args: list) -> None:
         self._rec("inline", fn, list(args))

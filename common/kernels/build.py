@@ -25,7 +25,6 @@ BUILD_DIR = REPO_ROOT / "build" / "host"
 CXXFLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-std=c++17", "-Wall"]
 VARIANTS = {"native": ("libnpu_kernels", []),
             "portable": ("libnpu_kernels_portable", ["-DNPU_HOST_PORTABLE"])}
-LIB_PATH = BUILD_DIR / "libnpu_kernels.so"
 
 
 class KernelBuildError(RuntimeError):

@@ -35,9 +35,7 @@ static void conv2dk1_impl(const TI *in, const int8_t *params, TO *out, int32_t W
   const int IB = IC / 8;
   const int32_t *bias = (const int32_t *)(params + OC * IC);
   for (int ob = 0; ob < OC / 8; ++ob) {
-    const aie::vector<int32_t, 8> b = aie::load_v<8>(bias + ob * 8);
-    aie::accum<acc32, 32> binit;
-    binit.from_vector(aie::concat(b, b, b, b), 0);  // same 8 biases for 4 columns
+    aie::accum<acc32, 32> binit = npu_aie_bias_tile(bias + ob * 8);
     const int8_t *wob = params + ob * IB * 64;
     for (int x = 0; x < W; x += 4) chess_prepare_for_pipelining {
       MMUL m(binit);

@@ -33,13 +33,6 @@
 #if defined(__AIENGINE__)
 // ---- AIE2 vector path (W % 4 == 0): mmul<4, 8, 8> tiles as in conv2dk1.cc. The add is
 // done on int16 lanes in a fresh accumulator (|y3 + s| <= 383), then one SRS to uint8.
-// 8 int32 biases broadcast to the 4 columns of a tile.
-static inline aie::accum<acc32, 32> bias_tile(const int32_t *bias8) {
-  const aie::vector<int32_t, 8> b = aie::load_v<8>(bias8);
-  aie::accum<acc32, 32> a;
-  a.from_vector(aie::concat(b, b, b, b), 0);
-  return a;
-}
 
 // acc + 4-column x 8-output-channel 1x1 tile over IB input blocks of one row.
 template <typename TI>
@@ -73,13 +66,13 @@ static void skip_impl(const uint8_t *in0, const uint8_t *in1, const int8_t *para
     for (int x = 0; x < W; x += 4) {
       // two halves of the input channels: weight blocks [ob][0..IBh) and [ob][IBh..2IBh)
       const int8_t *w3 = params + ob * (IC / 8) * 64;
-      aie::accum<acc32, 32> a = k1_tile(bias_tile(bias3 + ob * 8), in0, w3, W, IBh, x);
+      aie::accum<acc32, 32> a = k1_tile(npu_aie_bias_tile(bias3 + ob * 8), in0, w3, W, IBh, x);
       a = k1_tile(a, in1, w3 + IBh * 64, W, IBh, x);
       const aie::vector<int8_t, 32> y3 = npu_aie_srs<int8_t>(a, shift);
       aie::vector<int16_t, 32> s;
       if (skip_in) {
         const int8_t *wsk = pskip + ob * (IC_skip / 8) * 64;
-        s = npu_aie_srs<int8_t>(k1_tile(bias_tile(bias_s + ob * 8), skip_in, wsk, W,
+        s = npu_aie_srs<int8_t>(k1_tile(npu_aie_bias_tile(bias_s + ob * 8), skip_in, wsk, W,
                                         IC_skip / 8, x),
                                 skip_conv_shift).unpack();
       } else {

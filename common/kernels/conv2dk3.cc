@@ -45,9 +45,7 @@ static void conv2dk3_impl(const uint8_t *l0, const uint8_t *l1, const uint8_t *l
   const int32_t *bias = (const int32_t *)(params + OC_total * IC * 9);
   for (int ob = 0; ob < OC / 8; ++ob) {
     const int gob = oc_offset / 8 + ob;  // block index in the full conv
-    const aie::vector<int32_t, 8> b = aie::load_v<8>(bias + gob * 8);
-    aie::accum<acc32, 32> binit;
-    binit.from_vector(aie::concat(b, b, b, b), 0);
+    aie::accum<acc32, 32> binit = npu_aie_bias_tile(bias + gob * 8);
     for (int x = 0; x < W; x += 4) {
       MMUL m(binit);
       for (int ib = 0; ib < IB; ++ib)

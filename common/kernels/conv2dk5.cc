@@ -51,9 +51,7 @@ static void conv2dk5_impl(const TI *const lines[5], const int8_t *params, uint8_
   }
   const int32_t *bias = (const int32_t *)(params + OC * IC * 25);
   for (int ob = 0; ob < OC / 8; ++ob) {
-    const aie::vector<int32_t, 8> b = aie::load_v<8>(bias + ob * 8);
-    aie::accum<acc32, 32> binit;
-    binit.from_vector(aie::concat(b, b, b, b), 0);
+    aie::accum<acc32, 32> binit = npu_aie_bias_tile(bias + ob * 8);
     for (int x = 0; x < Wt; x += 4) {
       MMUL m(binit);
       for (int ib = 0; ib < IB; ++ib)

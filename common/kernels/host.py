@@ -224,10 +224,6 @@ class _Kernel:
         self._arg_pos = {a: i for i, a in enumerate(args)}
         self._need: dict[tuple, tuple] = {}   # scalars -> checked pointer sizes
 
-    def macs(self, args: Sequence[Any]) -> int:
-        """Multiply-accumulates of one call (what the NPU's MAC array must do)."""
-        return self._plan(tuple(int(args[i]) for i in self.int_idx), args)[1]
-
     def _plan(self, key: tuple, args: Sequence[Any]) -> tuple[tuple, int]:
         """(checked pointer sizes, MACs) for the scalar arguments ``key`` (cached)."""
         plan = self._need.get(key)

@@ -110,6 +110,15 @@ static inline void npu_aie_set_modes(int32_t rounding) {
                                                   : aie::rounding_mode::conv_even);
 }
 
+// Accumulator of a 4-column x 8-output-channel tile preloaded with 8 int32 biases
+// (bias8[0..8), the same for each of the 4 columns).
+static inline aie::accum<acc32, 32> npu_aie_bias_tile(const int32_t *bias8) {
+  const aie::vector<int32_t, 8> b = aie::load_v<8>(bias8);
+  aie::accum<acc32, 32> a;
+  a.from_vector(aie::concat(b, b, b, b), 0);
+  return a;
+}
+
 // SRS of a 32-bit accumulator vector to TO (int8 or uint8; uint8 saturation = ReLU).
 // shift >= 0: native SRS. shift < 0: SRS cannot shift left, so first saturate to
 // int16 (any |v| >= 2^15 saturates the 8-bit result anyway), multiply by 2^-shift

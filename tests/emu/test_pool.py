@@ -25,3 +25,10 @@ def test_pool_fixed_tensor_and_error_in_a_run():
             list(pool.imap([[None, None]], outputs=[1]))
     with pytest.raises(ValueError, match="jobs=0"):
         EmulationPool(design_path("broken.py"), ["deadlock"], jobs=0)
+
+
+def test_pool_design_that_fails_to_load_raises_not_hangs():
+    from common.emu import EmulationError
+    with EmulationPool(design_path("no_such_design.py"), [], jobs=1) as pool:
+        with pytest.raises(EmulationError, match="failed to start or died"):
+            list(pool.imap([[None, None]], outputs=[1]))
