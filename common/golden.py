@@ -118,5 +118,34 @@ def maxpool2x2(x: np.ndarray) -> np.ndarray:
     return v.max(axis=(-3, -1))
 
 
+def fc_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """Integer fully connected layer: x (N, I) or (I,) integers, w (O, I) int8,
+    b (O,) int32 or None -> int64 accumulator (N, O) (or (O,)). Raises ValueError when
+    a value leaves the int32 range (the kernels accumulate in int32)."""
+    xa = np.asarray(x)
+    squeeze = xa.ndim == 1
+    xa = xa[None] if squeeze else xa
+    wa = np.asarray(w)
+    if xa.ndim != 2 or wa.ndim != 2 or wa.shape[1] != xa.shape[1]:
+        raise ValueError(f"fc_acc: weights {wa.shape} do not match input {xa.shape}")
+    if xa.dtype.kind not in "iu" or wa.dtype.kind not in "iu":
+        raise ValueError("fc_acc: integer inputs and weights required")
+    out = xa.astype(np.int64) @ wa.astype(np.int64).T
+    if b is not None:
+        bb = np.asarray(b)
+        if bb.shape != (wa.shape[0],):
+            raise ValueError(f"bias shape {bb.shape} != ({wa.shape[0]},)")
+        out += bb.astype(np.int64)[None, :]
+    if out.size and (out.min() < -2**31 or out.max() > 2**31 - 1):
+        raise ValueError("fc_acc: accumulator exceeds int32 (kernel contract)")
+    return out[0] if squeeze else out
+
+
+def fc_requant(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, shift: int,
+               rounding: Any = DEFAULT_ROUNDING, out_dtype: Any = np.uint8) -> np.ndarray:
+    """requantize(x @ w.T + b, shift) to int8, or uint8 with ReLU fused."""
+    return requantize(fc_acc(x, w, b), shift, rounding, out_dtype)
+
+
 __all__ = ["conv2d_acc", "conv_requant", "conv_skip_add", "conv_skip_proj_add",
-           "maxpool2x2", "RoundingMode"]
+           "fc_acc", "fc_requant", "maxpool2x2", "RoundingMode"]
