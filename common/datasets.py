@@ -30,6 +30,7 @@ SYSTEM_DIRS = {
     "cifar10": [Path("/usr/share/datasets/cifar-10-batches-py")],
     "svhn": [Path("/usr/share/datasets/svhn")],
 }
+DATASETS = tuple(SYSTEM_DIRS)   # names the readers know
 HOW_TO_GET = {
     "fashion-mnist": "install the Debian package dataset-fashion-mnist "
                      "(apt-get install dataset-fashion-mnist) or pass --data-dir with the "

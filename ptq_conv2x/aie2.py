@@ -30,7 +30,6 @@ back to back), output uint8 [32][256/8][32][8].
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -41,7 +40,8 @@ from aie.iron.controlflow import range_
 from aie.iron.device import NPU1Col3, NPU2, Tile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from common.bundle import SCHEMA, BundleError, read_bundle  # noqa: E402
+from common.bundle import BundleError  # noqa: E402
+from common.cli import ArgumentParser  # noqa: E402
 from common.layouts import conv_params_nbytes  # noqa: E402
 
 W = H = 32
@@ -232,20 +232,19 @@ def conv2x_design(dev, rtp_table: np.ndarray):
 
 
 def main(argv: list[str] | None = None):
-    p = argparse.ArgumentParser(description="conv2_x IRON design")
+    p = ArgumentParser(description="conv2_x IRON design")
     p.add_argument("device", nargs="?", default="npu", choices=["npu", "npu2"])
     p.add_argument("--bundle", default=None, help="deploy bundle (RTP table); default shifts "
                    "are used without one")
     a = p.parse_args(argv)
     dev = NPU1Col3() if a.device == "npu" else NPU2()
     if a.bundle:
+        from ptq_conv2x.deploy import load_bundle  # validates shifts, RTP table vs shifts
+
         try:
-            table = read_bundle(a.bundle, SCHEMA)[1]["rtp"]
+            table = load_bundle(a.bundle)[0].rtp_table()
         except BundleError as e:
             raise SystemExit(f"error: {e}") from None
-        if table.shape != (N_BLOCKS * 4, RTP_WORDS):
-            raise SystemExit(f"error: {a.bundle}: RTP table {table.shape}, expected "
-                             f"{(N_BLOCKS * 4, RTP_WORDS)}")
     else:
         table = default_rtps()
     return conv2x_design(dev, table)

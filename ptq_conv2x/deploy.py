@@ -28,7 +28,6 @@ from common import golden
 from common.bundle import SCHEMA, BundleError, config_sha256, read_bundle, write_bundle
 from common.checkpoint import file_sha256
 from common.layouts import conv_params_nbytes, pack_conv_params, unpack_conv_params
-from common.ptq import act_scale, int_conv
 from common.quant import RoundingMode, add_shift, check_shift, combined_shift, po2_exponent
 
 NETWORK = "conv2x"
@@ -99,6 +98,8 @@ def core_names(n_blocks: int = 3) -> list[str]:
 
 def extract(qm) -> IntStage:
     """Integers, shifts and scales of a calibrated QuantConv2xNet (ptq_conv2x.quant_model)."""
+    from common.ptq import act_scale, int_conv  # Brevitas: only needed for extraction
+
     s_x = act_scale(qm.in_q, "stage input")
     scales = {"stage_in": po2_exponent(s_x, "stage input")}
     blocks = []

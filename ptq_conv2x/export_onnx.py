@@ -9,7 +9,6 @@ exporting); the half_up mode has no QCDQ equivalent and is refused.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.cli import run_cli
+from common.cli import ArgumentParser, int_at_least, output_file, run_cli
 from common.datasets import load_dataset, to_float_tensor_input
 from common.quant import RoundingMode
 from ptq_conv2x.deploy import golden_stage
@@ -68,11 +67,11 @@ def ort_stage_ints(path: str | os.PathLike, stem_out: np.ndarray, s_out: float) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--check-images", type=int, default=20)
-    p.add_argument("--out", required=True)
+    p.add_argument("--check-images", type=int_at_least(1), default=20)
+    p.add_argument("--out", required=True, type=output_file)
     a = p.parse_args(argv)
     prep = prepare(a.checkpoint, ptq_config(), a.data_dir)
     qm = prep.quant_model

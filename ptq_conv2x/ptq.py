@@ -5,23 +5,27 @@
 """
 from __future__ import annotations
 
-import argparse
+from pathlib import Path
 
-from common.cli import run_cli
+from common.cli import ArgumentParser, int_at_least, output_file, run_cli
+from common.datasets import DATASETS
 
 from ptq_conv2x.pipeline import DEFAULT_CHECKPOINT, ptq_config, write_bundle_for
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
-    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--dataset", default="fashion-mnist", choices=DATASETS)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--rounding", default="half_even", choices=["half_even", "half_up"])
-    p.add_argument("--calib-images", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
+    p.add_argument("--calib-images", type=int_at_least(1), default=256)
+    p.add_argument("--seed", type=int_at_least(0), default=0)
+    p.add_argument("--out", required=True, type=output_file)
     a = p.parse_args(argv)
+    if Path(a.out).resolve() == Path(a.checkpoint).resolve():
+        p.error(f"argument --out: {a.out} is the checkpoint itself; the bundle would "
+                "overwrite it")
     cfg = ptq_config(a.dataset, a.rounding, a.calib_images, a.seed)
     prep = write_bundle_for(a.checkpoint, cfg, a.out, a.data_dir)
     for i, b in enumerate(prep.stage.blocks):

@@ -13,7 +13,6 @@ top-1 agreement with Brevitas is at least 99%; otherwise FAIL and exit status 1.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 import time
@@ -29,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 from common import hw  # noqa: E402
 from common.bundle import BundleError  # noqa: E402
 from common.checkpoint import atomic_write_bytes  # noqa: E402
-from common.cli import run_cli  # noqa: E402
+from common.cli import ArgumentParser, int_at_least, output_file, run_cli  # noqa: E402
 from common.checkpoint import CheckpointError  # noqa: E402
-from common.datasets import DatasetError, to_float_tensor_input  # noqa: E402
+from common.datasets import DATASETS, DatasetError, to_float_tensor_input  # noqa: E402
 from common.emu import EmulationError  # noqa: E402
 from common.emu.pool import EmulationPool  # noqa: E402
 from common.host import EmulatedOffload, OffloadError, XrtOffload  # noqa: E402
@@ -59,31 +58,29 @@ DESIGN = Path(__file__).resolve().parent / "aie2.py"
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("-x", "--xclbin", default=str(BUILD / "final.xclbin"))
     p.add_argument("-i", "--instr", default=str(BUILD / "insts.bin"))
     p.add_argument("-k", "--kernel", default="MLIR_AIE")
     p.add_argument("--emulate", action="store_true",
                    help="run the design in the CPU emulator even if an NPU is present")
     p.add_argument("--device", default="npu", choices=["npu", "npu2"])
-    p.add_argument("--images", type=int, default=300, help="test images to run")
-    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--images", type=int_at_least(1), default=300, help="test images to run")
+    p.add_argument("--dataset", default="fashion-mnist", choices=DATASETS)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     p.add_argument("--bundle", default=None, help="deploy bundle (default: "
                    "ptq_conv2x/build/conv2x_<rounding>.npz)")
     p.add_argument("--rounding", default="half_even", choices=["half_even", "half_up"])
-    p.add_argument("--calib-images", type=int, default=256)
-    p.add_argument("--jobs", type=int, default=1, help="emulator only: worker processes "
+    p.add_argument("--calib-images", type=int_at_least(1), default=256)
+    p.add_argument("--jobs", type=int_at_least(1), default=1, help="emulator only: worker processes "
                    "running images in parallel (each starts in a few seconds; pays off for "
                    "long runs)")
-    p.add_argument("--save-io", default=None, metavar="FILE.npz",
+    p.add_argument("--save-io", default=None, metavar="FILE.npz", type=output_file,
                    help="also write the int8 stage inputs and the offloaded uint8 outputs "
                    "(NCHW), labels and predictions, to check with another reference")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
-    if a.jobs < 1:
-        p.error(f"--jobs {a.jobs}: must be at least 1")
     return a
 
 
@@ -143,6 +140,9 @@ class OffloadedRuns:
 def main(argv=None) -> int:
     a = parse_args(argv)
     torch.set_num_threads(2)
+    if not Path(a.checkpoint).is_file():
+        raise CheckpointError(f"{a.checkpoint}: checkpoint not found"
+                              + (" (it is a directory)" if Path(a.checkpoint).is_dir() else ""))
     cfg = ptq_config(a.dataset, a.rounding, a.calib_images)
     bundle = Path(a.bundle) if a.bundle else BUILD / f"conv2x_{cfg['rounding']}.npz"
     stage, manifest = load_bundle(bundle, a.checkpoint, cfg)
@@ -205,9 +205,6 @@ def main(argv=None) -> int:
     agree = 100.0 * float(np.mean(pred["offload"] == pred["fake-quant"]))
     agree_f = 100.0 * float(np.mean(pred["offload"] == pred["float"]))
 
-    if a.save_io:
-        save_io(a.save_io, manifest["content_sha256"], in_ints, out_dev, labels, pred)
-
     print()
     print(f"{'':32s}{'value':>12s}")
     print(f"{'images':32s}{n:>12d}")
@@ -224,6 +221,8 @@ def main(argv=None) -> int:
         print(f"{'wall time / image (ms)':32s}{1e3 * t_wall / n:>12.2f}"
               f"   ({a.jobs} emulator processes, start-up included)")
     ok = mism == 0 and agree >= AGREEMENT_MIN
+    if a.save_io:  # after the table, so a failed write does not lose it
+        save_io(a.save_io, manifest["content_sha256"], in_ints, out_dev, labels, pred)
     if ok:
         print("PASS!")
         return 0
@@ -234,4 +233,4 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     run_cli(main, (BundleError, CheckpointError, DatasetError, EmulationError, OffloadError,
-                   QuantError), 2)
+                   QuantError, OSError), 2)

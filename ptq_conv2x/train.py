@@ -10,8 +10,9 @@ accuracy, wall time); it is written atomically (temp file, then rename).
 """
 from __future__ import annotations
 
-import argparse
 import time
+
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from common.checkpoint import load_checkpoint, save_checkpoint
+from common.cli import ArgumentParser, int_at_least, output_file, run_cli
 from common.datasets import load_dataset, to_float_tensor_input
 from ptq_conv2x.model import Conv2xNet
 
@@ -51,19 +53,24 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 50
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="fashion-mnist",
                    choices=["fashion-mnist", "mnist", "cifar10", "svhn"])
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--epochs", type=int_at_least(1), default=5)
+    p.add_argument("--batch", type=int_at_least(1), default=128)
     p.add_argument("--lr", type=float, default=0.2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int_at_least(0), default=0)
+    p.add_argument("--threads", type=int_at_least(1), default=2)
     p.add_argument("--init", default=None,
                    help="start from this checkpoint (fine-tuning) instead of random weights")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, type=output_file)
     a = p.parse_args(argv)
+    if not a.lr > 0:
+        p.error(f"argument --lr: must be positive, got {a.lr}")
+    if a.init and Path(a.init).resolve() == Path(a.out).resolve():
+        p.error(f"argument --out: {a.out} is the --init checkpoint; write the fine-tuned "
+                "model to another file")
 
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
@@ -132,4 +139,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)
