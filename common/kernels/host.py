@@ -254,8 +254,9 @@ class _Kernel:
         per_px = int(g["IC"]) * int(g["OC"])
         if n.startswith("conv2dk3"):
             per_px *= 9
-        elif n.startswith("conv2dk5"):
+        elif n.startswith("conv2dk5"):   # per output pixel: Wout = W + 2*pad - 4
             per_px *= 25 * bin(int(g["row_mask"]) & 31).count("1") / 5
+            per_px = per_px * (int(g["W"]) + 2 * int(g["pad"]) - 4) / int(g["W"])
         elif n.startswith("conv2dk1_skip_init"):
             per_px += int(g["IC_skip"]) * int(g["OC"])
         elif n == "conv2dk1_proj_i8":
