@@ -246,9 +246,9 @@ def main(argv: list[str] | None = None):
     p.add_argument("--batch", type=int, default=DEFAULT_BATCH,
                    help=f"images per call (default {DEFAULT_BATCH})")
     a = p.parse_args(argv)
-    if not 1 <= a.batch <= 4096:
-        p.error(f"--batch {a.batch}: must be 1..4096")
     try:
+        if not 1 <= a.batch <= 4096:
+            raise LeNetDesignError(f"--batch {a.batch}: must be 1..4096")
         if a.bundle:
             table, ch = load_bundle(a.bundle)
         else:

@@ -71,5 +71,7 @@ def test_bundle_stub(tmp_path):
     np.savez(bad, rtp=t[:3], in_channels=np.int64(2))
     with pytest.raises(DesignError, match="in_channels"):
         load_design(DESIGN, ["npu", "--bundle", bad])
+    with pytest.raises(DesignError, match="batch"):
+        load_design(DESIGN, ["npu", "--bundle", good, "--batch", "0"])
     with pytest.raises(DesignError, match="not a LeNet bundle"):
         load_design(DESIGN, ["npu", "--bundle", tmp_path / "missing.npz"])

@@ -20,29 +20,40 @@
 #include "requant.h"
 
 #if defined(__AIENGINE__)
-// ---- AIE2 vector path. One 64-byte weight tile holds 8 outputs x 8 inputs (output-major);
-// the 8 inputs are replicated 8 times into a 64-lane vector and multiplied lane by lane
-// into a 64-lane accumulator over all IN/8 tiles; each output is then the sum of its 8
-// lanes. Results go through a local int32 row so the uint8 SRS runs on 32-lane vectors.
-// Sized for LeNet (OUT <= 128).
+// ---- AIE2 vector path. A 64-byte weight tile holds 8 outputs x 8 inputs, output-major;
+// its halves (outputs 0..3, 4..7) are 32-lane vectors. The 8 input bytes of each tile
+// column are staged once per call replicated 4 times (32 bytes: i0..i7 i0..i7 ..), so a
+// lane-wise multiply-accumulate of the staged inputs with a weight half adds
+// x[i] * w[o][i] into lane 8*o + i; after all IN/8 tiles each output is the sum of its 8
+// lanes. The uint8 SRS then runs on 32-lane vectors of the int32 sums.
+// Sized for LeNet (IN <= 512, OUT <= 128); static scratch 2.7 KB.
+#define FC_MAX_IN 512
 #define FC_MAX_OUT 128
 template <typename TI>
 static void fc_sums(const TI *in, const int8_t *w, const int32_t *bias, int32_t IN, int32_t OUT,
                     int32_t *sums) {
+  static int32_t xrep[FC_MAX_IN] __attribute__((aligned(32)));  // IN/8 x 32 bytes
+  const int32_t *x32 = (const int32_t *)in;                     // 2 words per 8 inputs
+  for (int ib = 0; ib < IN / 8; ++ib)
+    for (int r = 0; r < 4; ++r) {
+      xrep[ib * 8 + 2 * r] = x32[2 * ib];
+      xrep[ib * 8 + 2 * r + 1] = x32[2 * ib + 1];
+    }
+  const TI *xr = (const TI *)xrep;
   for (int ob = 0; ob < OUT / 8; ++ob) {
-    aie::accum<acc32, 64> acc = aie::zeros<acc32, 64>();
+    aie::accum<acc32, 32> lo = aie::zeros<acc32, 32>(), hi = aie::zeros<acc32, 32>();
     const int8_t *wt = w + ob * IN * 8;
     for (int ib = 0; ib < IN / 8; ++ib) {
-      // the 8 input bytes as two int32 words a, b; zip -> a b a b ... = the 8 bytes 8 times
-      const int32_t *x32 = (const int32_t *)(in + ib * 8);
-      const auto [ab, unused] = aie::interleave_zip(aie::broadcast<int32_t, 16>(x32[0]),
-                                                    aie::broadcast<int32_t, 16>(x32[1]), 1);
-      const aie::vector<TI, 64> xr = ab.template cast_to<TI>();
-      acc = aie::mac(acc, xr, aie::load_v<64>(wt + ib * 64));
+      const aie::vector<TI, 32> x = aie::load_v<32>(xr + ib * 32);
+      lo = aie::mac(lo, x, aie::load_v<32>(wt + ib * 64));
+      hi = aie::mac(hi, x, aie::load_v<32>(wt + ib * 64 + 32));
     }
-    const aie::vector<int32_t, 64> lanes = acc.template to_vector<int32_t>(0);
-    for (int o = 0; o < 8; ++o)
-      sums[ob * 8 + o] = aie::reduce_add(lanes.template extract<8>(o)) + bias[ob * 8 + o];
+    const aie::vector<int32_t, 32> l = lo.template to_vector<int32_t>(0);
+    const aie::vector<int32_t, 32> h = hi.template to_vector<int32_t>(0);
+    for (int o = 0; o < 4; ++o) {
+      sums[ob * 8 + o] = aie::reduce_add(l.template extract<8>(o)) + bias[ob * 8 + o];
+      sums[ob * 8 + 4 + o] = aie::reduce_add(h.template extract<8>(o)) + bias[ob * 8 + 4 + o];
+    }
   }
 }
 
