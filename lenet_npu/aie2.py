@@ -44,9 +44,10 @@ from lenet_npu import stage
 
 KERNEL_OBJ = "npu_kernels.o"   # all project kernels, one archive (see ptq_conv2x/Makefile)
 DEFAULT_BATCH = 8
-C1 = pad8(6)                   # conv1 output channels as stored (6 -> 8)
-C2 = 16                        # conv2 output channels
-FC = [(400, 120), (120, pad8(84)), (pad8(84), stage.LOGITS_PAD)]   # (IN, OUT) padded
+_SHAPES = stage.layer_shapes(1)   # channel counts and fc sizes (all but conv1's input)
+C1 = pad8(_SHAPES["conv1"][0])    # conv1 output channels as stored (6 -> 8)
+C2 = pad8(_SHAPES["conv2"][0])    # 16
+FC = [(pad8(_SHAPES[n][1]), pad8(_SHAPES[n][0])) for n in ("fc1", "fc2", "fc3")]  # (IN, OUT)
 
 
 class LeNetDesignError(ValueError):
@@ -58,10 +59,11 @@ def vec_ty(n: int, dtype) -> type:
 
 
 def window_plan(h: int, pad: int) -> list[tuple[int, int, int, int]]:
-    """Per conv output row of a 5-row window over ``h`` input rows with ``pad`` zero rows
-    above and below: (rows to hold, row_mask, index of the first held row in the window
-    minus (row - pad), rows to release after it). The held rows are the window's rows
-    inside the image; the last output row releases everything still held."""
+    """Schedule of a 5-row window over ``h`` input rows with ``pad`` zero rows above and
+    below, one entry per conv output row: (n, row_mask, k0, release): hold the n window
+    rows inside the image (acquire(n), oldest first), which fill window slots k0..k0+n-1
+    (row_mask: the conv2dk5 bit per slot), then release ``release`` rows. The last
+    output row releases everything still held, so each image row is released once."""
     hout = h + 2 * pad - 4
     plan = []
     for yo in range(hout):
@@ -81,10 +83,11 @@ def conv_pool_image(of_in, of_out, conv_k, pool_k, w, rtp, rows, h: int, win: in
     wout = win + 2 * pad - 4
 
     def conv_row(step, dst):
-        n, mask, first, release = step
+        n, mask, k0, release = step
         held = of_in.acquire(n)
         held = [held] if n == 1 else held
-        lines = [held[k - first] if (mask >> k) & 1 else held[0] for k in range(5)]
+        # slots outside the image get any valid row: the kernel does not read them
+        lines = [held[k - k0] if (mask >> k) & 1 else held[0] for k in range(5)]
         conv_k(*lines, w, dst, win, ic, oc, pad, mask, rtp[0], rtp[1])
         if release:
             of_in.release(release)
@@ -99,14 +102,14 @@ def conv_pool_image(of_in, of_out, conv_k, pool_k, w, rtp, rows, h: int, win: in
     pairs = [(plan[2 * j], plan[2 * j + 1]) for j in range(len(plan) // 2)]
     steady = ((5, 31, 0, 1), (5, 31, 0, 1))
     idx = [j for j, p in enumerate(pairs) if p == steady]
-    first, last = (idx[0], idx[-1]) if idx else (len(pairs), len(pairs) - 1)
-    assert idx == list(range(first, last + 1)), "steady windows must be contiguous"
-    for p in pairs[:first]:
+    j0, j1 = (idx[0], idx[-1] + 1) if idx else (len(pairs), len(pairs))
+    assert idx == list(range(j0, j1)), "steady windows must be contiguous"
+    for p in pairs[:j0]:
         pair(p)
     if idx:
         for _ in range_(len(idx)):
             pair(steady)
-    for p in pairs[last + 1:]:
+    for p in pairs[j1:]:
         pair(p)
 
 
@@ -120,7 +123,8 @@ def lenet_design(dev, rtp_table: np.ndarray, in_channels: int, batch: int):
     total = sum(sizes)
     u8, i32 = np.uint8, np.int32
 
-    img_row = vec_ty(size * 8, u8)            # [1][W][8]
+    img_bytes = size * size * pad8(in_channels)      # one image, [H][1][W][8]
+    img_row = vec_ty(img_bytes // size, u8)
     c1_row, p1_row = vec_ty(h1 * C1, u8), vec_ty(p1 * C1, u8)
     c2_row, p2_row = vec_ty(h2 * C2, u8), vec_ty(p2 * C2, u8)
     fc_in = [vec_ty(i, u8) for i, _ in FC]
@@ -176,7 +180,8 @@ def lenet_design(dev, rtp_table: np.ndarray, in_channels: int, batch: int):
 
     workers = [
         Worker(conv_fn, [parts[0].cons(), img.cons(), act1.prod(), conv_k[0], pool_k[0],
-                         rtps[0], conv_rows[0], size, size, 8, C1, pad1], tile=tiles[0]),
+                         rtps[0], conv_rows[0], size, size, pad8(in_channels), C1, pad1],
+               tile=tiles[0]),
         Worker(conv_fn, [parts[1].cons(), act1.cons(), act2.prod(), conv_k[1], pool_k[1],
                          rtps[1], conv_rows[1], p1, p1, C1, C2, 0], tile=tiles[1]),
     ]
@@ -186,7 +191,7 @@ def lenet_design(dev, rtp_table: np.ndarray, in_channels: int, batch: int):
                                       rtps[2 + j], FC[j][0], FC[j][1], j < 2],
                               tile=tiles[2 + j]))
 
-    img_ty = vec_ty(batch * size * size * 8, u8)
+    img_ty = vec_ty(batch * img_bytes, u8)
     wts_ty = vec_ty(total, np.int8)
     out_ty = vec_ty(batch * stage.LOGITS_PAD, i32)
     table = np.asarray(rtp_table, dtype=np.int32)
