@@ -10,6 +10,14 @@ Parameter blob (the contract with the kernels and the deploy bundle), int8 bytes
   ``[OIYXI8O8 int8 weights: Op*Ip*KY*KX bytes][int32 little-endian bias: Op*4 bytes]``
 with Op, Ip the padded channel counts; padded bias entries are 0. Total size is a
 multiple of 4 bytes (Op*Ip is a multiple of 64).
+
+Fully connected layers (common/kernels/fc.cc) use the same blob shape with weights in
+``O8I8`` tiles ``[O/8][I/8][8 out][8 in]`` (one 64-byte tile = 8 outputs x 8 inputs,
+output-major): ``[O8I8 int8 weights: Op*Ip bytes][int32 LE bias: Op*4 bytes]``, O and I
+zero-padded to multiples of 8 (LeNet: 84 -> 88, 10 -> 16). The input features are in the
+order the device delivers them; a flattened feature map arrives as the YCXC8 image of
+the previous layer (:func:`yc8x_flatten_order` maps device positions to PyTorch's
+``c*H*W + y*W + x`` flatten order; give it to :func:`pack_fc_params` as ``in_order``).
 """
 from __future__ import annotations
 
@@ -164,4 +172,99 @@ def unpack_conv_params(blob: np.ndarray, out_channels: int, in_channels: int,
     nw = op * ip * ky * kx
     w = from_oiyxi8o8(a[:nw].reshape(op // 8, ip // 8, ky, kx, 8, 8), o, i)
     b = a[nw:].copy().view("<i4").astype(np.int32)[:o]
+    return w, b
+
+
+# ---------------------------------------------------------------- fully connected
+def yc8x_flatten_order(channels: int, height: int, width: int) -> np.ndarray:
+    """For each byte of the flat YCXC8 image of a (C, H, W) map (C padded to 8), the
+    PyTorch flatten index ``c*H*W + y*W + x`` of the feature it holds, or -1 for a
+    padded channel. int64 array of H * pad8(C) * W entries."""
+    c, h, w = int(channels), int(height), int(width)
+    if min(c, h, w) < 1:
+        raise ValueError(f"yc8x_flatten_order: empty shape ({c}, {h}, {w})")
+    idx = np.arange(c * h * w, dtype=np.int64).reshape(c, h, w)
+    cp = pad8(c)
+    full = np.full((cp, h, w), -1, dtype=np.int64)
+    full[:c] = idx
+    # YCXC8 position of (c, y, x): y*Cp*W + (c//8)*W*8 + x*8 + c%8
+    return np.ascontiguousarray(full.reshape(cp // LANES, LANES, h, w)
+                                .transpose(2, 0, 3, 1)).reshape(-1)
+
+
+def _fc_in_order(in_order: np.ndarray | None, in_features: int) -> np.ndarray:
+    """Device input order (padded to 8 with -1): identity + padding when None."""
+    if in_order is None:
+        order = np.full(pad8(in_features), -1, dtype=np.int64)
+        order[:in_features] = np.arange(in_features)
+        return order
+    order = np.asarray(in_order)
+    if order.ndim != 1 or order.dtype.kind not in "iu" or order.size % LANES:
+        raise ValueError(f"fc in_order: expected a 1-D integer array whose length is a "
+                         f"multiple of 8, got {order.dtype} {order.shape}")
+    used = np.sort(order[order >= 0])
+    if not np.array_equal(used, np.arange(in_features)) or order.min(initial=0) < -1:
+        raise ValueError(f"fc in_order: must hold each of the {in_features} input "
+                         f"features once (and -1 for padding)")
+    return order.astype(np.int64)
+
+
+def fc_params_nbytes(out_features: int, in_features: int) -> int:
+    """Size in bytes of one fully connected blob (padded O8I8 weights + int32 bias);
+    ``in_features`` is the device input length (padded to 8 here)."""
+    return pad8(out_features) * pad8(in_features) + 4 * pad8(out_features)
+
+
+def pack_fc_params(w_oi: np.ndarray, b: np.ndarray | None,
+                   in_order: np.ndarray | None = None) -> np.ndarray:
+    """Blob read by the fc kernels: O8I8 int8 weights then int32 LE bias (Op entries).
+
+    w_oi: int8 (O, I) in PyTorch's layout; b: int32-representable (O,) or None (zeros);
+    in_order: device input position -> column of ``w_oi`` (-1 = padding, weight 0), e.g.
+    :func:`yc8x_flatten_order`; default: the columns in order, padded to 8.
+    Returns a 1-D int8 array of ``fc_params_nbytes(O, len(in_order))`` bytes.
+    """
+    w = np.asarray(w_oi)
+    if w.dtype != np.int8 or w.ndim != 2 or min(w.shape) < 1:
+        raise ValueError(f"pack_fc_params: weights must be non-empty int8 (O, I), got "
+                         f"{w.dtype} {w.shape}")
+    o, i = w.shape
+    order = _fc_in_order(in_order, i)
+    op, ip = pad8(o), order.size
+    dev = np.zeros((op, ip), dtype=np.int8)
+    dev[:o] = np.where(order >= 0, w[:, np.maximum(order, 0)], 0)
+    tiles = dev.reshape(op // LANES, LANES, ip // LANES, LANES).transpose(0, 2, 1, 3)
+    bias = np.zeros(op, dtype="<i4")
+    if b is not None:
+        bb = np.asarray(b)
+        if bb.shape != (o,) or bb.dtype.kind not in "iu":
+            raise ValueError(f"pack_fc_params: bias must be integer ({o},), got "
+                             f"{bb.dtype} {bb.shape}")
+        if bb.size and (bb.min() < -2**31 or bb.max() > 2**31 - 1):
+            raise ValueError("pack_fc_params: bias does not fit int32")
+        bias[:o] = bb
+    return np.concatenate([np.ascontiguousarray(tiles).ravel(), bias.view(np.int8)])
+
+
+def unpack_fc_params(blob: np.ndarray, out_features: int, in_features: int,
+                     in_order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`pack_fc_params`: (w int8 (O, I) PyTorch order, b int32 (O,))."""
+    a = np.asarray(blob)
+    _check_int8ish(a, "unpack_fc_params")
+    a = np.ascontiguousarray(a.reshape(-1)).view(np.int8)
+    o, i = int(out_features), int(in_features)
+    if o < 1 or i < 1:
+        raise ValueError(f"unpack_fc_params: empty shape ({o}, {i})")
+    order = _fc_in_order(in_order, i)
+    op, ip = pad8(o), order.size
+    n = fc_params_nbytes(o, ip)
+    if a.size != n:
+        raise ValueError(f"unpack_fc_params: blob has {a.size} bytes, expected {n} for "
+                         f"O={o} I={ip}")
+    dev = a[:op * ip].reshape(op // LANES, ip // LANES, LANES, LANES).transpose(0, 2, 1, 3)
+    dev = dev.reshape(op, ip)
+    w = np.zeros((o, i), dtype=np.int8)
+    keep = order >= 0
+    w[:, order[keep]] = dev[:o, keep]
+    b = a[op * ip:].copy().view("<i4").astype(np.int32)[:o]
     return w, b

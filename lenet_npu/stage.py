@@ -9,6 +9,23 @@ Layers (all on compute tiles; only the argmax stays on the host):
   times one positive scale).
 Stage input: uint8 NCHW image (Brevitas uint8 power-of-two input quantizer; the image is
 in [0, 1]). Flatten order of the 400 features: PyTorch's, c * 25 + y * 5 + x.
+
+Device facts (lenet_npu/aie2.py; the one place they are written down):
+  * Input variants (INPUT_VARIANTS): 1 channel 28x28 with conv1 padding 2, or 3 channels
+    32x32 with padding 0; both give 28x28 conv1 outputs.
+  * Images tensor: B images back to back, each the YCXC8 image of common.layouts
+    (``[H][1][W][8]`` uint8, channels zero-padded to 8): :func:`device_images`.
+  * Weight blob (:meth:`IntLeNet.weight_blob`), int8, layers in LAYERS order, each
+    ``[weights][int32 LE bias]``: conv1, conv2 as common.layouts.pack_conv_params
+    (OIYXI8O8, channels padded to 8: conv1 8x8, conv2 16x8), fc1, fc2, fc3 as
+    common.layouts.pack_fc_params (O8I8 tiles; fc1 120x400 with its 400 inputs in the
+    order pool2 delivers them, the YCXC8 image [5][16/8][5][8], i.e.
+    layouts.yc8x_flatten_order(16, 5, 5); fc2 84x120 -> padded 88x120; fc3 16x88).
+    Sizes: :func:`param_nbytes`.
+  * Logits tensor: int32 (B, LOGITS_PAD); entries 10.. are 0 (padding rows of fc3).
+  * RTP table (:meth:`IntLeNet.rtp_table`): int32 (len(LAYERS), RTP_WORDS), one row per
+    core in LAYERS order; slot 0 = requantization shift (0 for fc3, which outputs
+    accumulators), slot 1 = rounding code (common.quant.RoundingMode.code), other slots 0.
 """
 from __future__ import annotations
 
@@ -16,11 +33,62 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from common import golden
+from common import golden, layouts
 from common.intlayer import IntLayer
 from common.quant import RoundingMode
 
 LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3")
+INPUT_VARIANTS = {1: (28, 2), 3: (32, 0)}     # in_channels -> (image size, conv1 padding)
+N_CLASSES = 10
+LOGITS_PAD = layouts.pad8(N_CLASSES)
+RTP_WORDS = 16
+POOL2_SHAPE = (16, 5, 5)                      # (C, H, W) of the map fc1 reads
+
+
+def _check_variant(in_channels: int) -> int:
+    if in_channels not in INPUT_VARIANTS:
+        raise ValueError(f"LeNet input channels {in_channels}: expected one of "
+                         f"{sorted(INPUT_VARIANTS)}")
+    return int(in_channels)
+
+
+def layer_shapes(in_channels: int) -> dict[str, tuple[int, ...]]:
+    """Weight shape of each layer (OIHW for convs, OI for fc), unpadded."""
+    c = _check_variant(in_channels)
+    return {"conv1": (6, c, 5, 5), "conv2": (16, 6, 5, 5), "fc1": (120, 400),
+            "fc2": (84, 120), "fc3": (N_CLASSES, 84)}
+
+
+def param_nbytes(in_channels: int) -> dict[str, int]:
+    """Bytes of each layer's part of the weight blob, LAYERS order."""
+    sh = layer_shapes(in_channels)
+    out = {n: layouts.conv_params_nbytes(*sh[n]) for n in ("conv1", "conv2")}
+    out.update({n: layouts.fc_params_nbytes(o, i) for n, (o, i) in
+                ((n, sh[n]) for n in ("fc1", "fc2", "fc3"))})
+    return out
+
+
+def device_images(x: np.ndarray) -> np.ndarray:
+    """uint8 NCHW images (N, C, H, W) -> the device's images tensor (flat uint8, YCXC8
+    per image, channels padded to 8)."""
+    a = np.asarray(x)
+    if a.dtype != np.uint8 or a.ndim != 4:
+        raise ValueError(f"device_images: expected uint8 (N, C, H, W), got {a.dtype} "
+                         f"{a.shape}")
+    size = INPUT_VARIANTS[_check_variant(a.shape[1])][0]
+    if a.shape[2:] != (size, size):
+        raise ValueError(f"device_images: {a.shape[1]}-channel images must be "
+                         f"{size}x{size}, got {a.shape[2]}x{a.shape[3]}")
+    return layouts.to_yc8x(a).reshape(-1)
+
+
+def logits_from_device(out: np.ndarray, n: int) -> np.ndarray:
+    """The device's logits tensor -> int32 (n, 10)."""
+    a = np.asarray(out)
+    if a.dtype != np.int32 or a.size != n * LOGITS_PAD:
+        raise ValueError(f"logits_from_device: expected {n * LOGITS_PAD} int32, got "
+                         f"{a.dtype} {a.shape}")
+    return np.ascontiguousarray(a.reshape(n, LOGITS_PAD)[:, :N_CLASSES])
 
 
 @dataclass
@@ -33,6 +101,35 @@ class IntLeNet:
     conv1_padding: int
     rounding: RoundingMode
     scales_log2: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.layers["conv1"].weight.shape[1])
+
+    def weight_blob(self) -> np.ndarray:
+        """All layers' parameters as the device reads them (module docstring), int8."""
+        c = self.in_channels
+        if INPUT_VARIANTS[_check_variant(c)][1] != self.conv1_padding:
+            raise ValueError(f"conv1 padding {self.conv1_padding} does not match the "
+                             f"{c}-channel input variant")
+        L, sh = self.layers, layer_shapes(c)
+        for n in LAYERS:
+            if L[n].weight.shape != sh[n]:
+                raise ValueError(f"{n}: weight shape {L[n].weight.shape}, expected {sh[n]}")
+        parts = [layouts.pack_conv_params(L[n].weight, L[n].bias) for n in ("conv1", "conv2")]
+        parts.append(layouts.pack_fc_params(L["fc1"].weight, L["fc1"].bias,
+                                            layouts.yc8x_flatten_order(*POOL2_SHAPE)))
+        parts += [layouts.pack_fc_params(L[n].weight, L[n].bias) for n in ("fc2", "fc3")]
+        assert [p.size for p in parts] == list(param_nbytes(c).values())
+        return np.concatenate(parts)
+
+    def rtp_table(self) -> np.ndarray:
+        """int32 (len(LAYERS), RTP_WORDS): slot 0 shift, slot 1 rounding code per core."""
+        t = np.zeros((len(LAYERS), RTP_WORDS), np.int32)
+        for i, n in enumerate(LAYERS):
+            t[i, 0] = 0 if n == "fc3" else self.layers[n].shift
+            t[i, 1] = self.rounding.code
+        return t
 
 
 def golden_stage(p: IntLeNet, x: np.ndarray) -> np.ndarray:
@@ -53,10 +150,9 @@ def random_stage(in_channels: int = 1, rounding: str = "half_even",
                  seed: int = 0) -> IntLeNet:
     """A LeNet of random integers with shifts that keep activations in range (tests)."""
     rng = np.random.default_rng(seed)
-    shapes = {"conv1": (6, in_channels, 5, 5), "conv2": (16, 6, 5, 5), "fc1": (120, 400),
-              "fc2": (84, 120), "fc3": (10, 84)}
+    shapes = layer_shapes(in_channels)
     shifts = {"conv1": 8, "conv2": 10, "fc1": 10, "fc2": 9, "fc3": 0}
     layers = {n: IntLayer(rng.integers(-128, 128, s, dtype=np.int8),
                           rng.integers(-2000, 2000, s[0]).astype(np.int32), shifts[n])
               for n, s in shapes.items()}
-    return IntLeNet(layers, 2 if in_channels == 1 else 0, RoundingMode.parse(rounding))
+    return IntLeNet(layers, INPUT_VARIANTS[in_channels][1], RoundingMode.parse(rounding))

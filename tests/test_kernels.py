@@ -359,7 +359,8 @@ def _random_call(rng, name: str):
     sc = {"W": W, "IC": int(rng.choice([8, 16, 24, 64])), "OC": int(rng.choice([8, 16, 24, 48])),
           "OC_proj": int(rng.choice([8, 32])), "IC_skip": int(rng.choice([8, 24])),
           "pad": int(rng.integers(0, 3)), "row_mask": int(rng.integers(0, 32)),
-          "border": int(rng.integers(0, 3)), "rounding": int(rng.integers(0, 2)), "C": 16}
+          "border": int(rng.integers(0, 3)), "rounding": int(rng.integers(0, 2)), "C": 16,
+          "IN": int(rng.choice([8, 88, 400])), "OUT": int(rng.choice([8, 16, 120]))}
     if name.startswith("conv2dk1_skip"):
         sc["IC"] = int(rng.choice([16, 32, 64]))
     if name.startswith("conv2dk5"):

@@ -55,6 +55,9 @@ for _ti in ("i8", "ui8"):
         "OC", "pad", "row_mask", "shift", "rounding")
 SIGNATURES["maxpool2x2_ui8"] = ("row0*", "row1*", "out*o", "W", "C")
 SIGNATURES["maxpool2x2_i8"] = ("row0*", "row1*", "out*o", "W", "C")
+for _ti in ("i8", "ui8"):
+    SIGNATURES[f"fc_{_ti}_ui8"] = ("in*", "params*", "out*o", "IN", "OUT", "shift", "rounding")
+    SIGNATURES[f"fc_{_ti}_i32"] = ("in*", "params*", "out*o", "IN", "OUT")
 
 
 class KernelArgError(ValueError):
@@ -145,6 +148,12 @@ def _sizes_pool(n, W, C):
     return (W * C, W * C, W // 2 * C)
 
 
+def _sizes_fc(n, IN, OUT, shift=0, rounding=0):
+    _common(n, 1, {"shift": shift}, rounding)
+    _mult8(n, IN, "IN"); _mult8(n, OUT, "OUT")
+    return (IN, OUT * IN + 4 * OUT, OUT * (4 if n.endswith("_i32") else 1))
+
+
 _SIZES: dict[str, Callable[..., tuple]] = {}
 for _n in SIGNATURES:
     if _n.startswith("conv2dk1_skip_init"):
@@ -159,6 +168,8 @@ for _n in SIGNATURES:
         _SIZES[_n] = _sizes_k3
     elif _n.startswith("conv2dk5_"):
         _SIZES[_n] = _sizes_k5
+    elif _n.startswith("fc_"):
+        _SIZES[_n] = _sizes_fc
     else:
         _SIZES[_n] = _sizes_pool
 
@@ -235,14 +246,17 @@ class _Kernel:
 
     def _macs(self, args: Sequence[Any]) -> int:
         g = {k: args[i] for k, i in self._arg_pos.items() if "*" not in k}
+        if self.name.startswith("fc_"):
+            return int(g["IN"]) * int(g["OUT"])
         if "W" not in g or "OC" not in g:
             return 0                                    # max pool: no MACs
         n = self.name
         per_px = int(g["IC"]) * int(g["OC"])
         if n.startswith("conv2dk3"):
             per_px *= 9
-        elif n.startswith("conv2dk5"):
+        elif n.startswith("conv2dk5"):   # per output pixel: Wout = W + 2*pad - 4
             per_px *= 25 * bin(int(g["row_mask"]) & 31).count("1") / 5
+            per_px = per_px * (int(g["W"]) + 2 * int(g["pad"]) - 4) / int(g["W"])
         elif n.startswith("conv2dk1_skip_init"):
             per_px += int(g["IC_skip"]) * int(g["OC"])
         elif n == "conv2dk1_proj_i8":
@@ -409,6 +423,27 @@ def conv2dk5(lines: Sequence[np.ndarray | None], params: np.ndarray, oc: int, pa
     out = np.empty((int(oc) // 8, max(w + 2 * int(pad) - 4, 0), 8), dtype=np.uint8)
     host_kernel_table()[f"conv2dk5_{_TYPE_NAMES[real[0].dtype]}_ui8"](
         *rows, _params(params), out, w, c8 * 8, oc, pad, mask, shift, _rcode(rounding))
+    return out
+
+
+def fc(inp: np.ndarray, params: np.ndarray, out_features: int, shift: int = 0,
+       rounding: Any = quant.DEFAULT_ROUNDING, out_dtype: Any = np.uint8) -> np.ndarray:
+    """Fully connected layer on a 1-D int8/uint8 vector (length a multiple of 8) with a
+    pack_fc_params blob -> (out_features,) uint8 (ReLU requant with shift/rounding) or
+    int32 (bias + W.x, shift and rounding unused); out_features a multiple of 8."""
+    x = np.ascontiguousarray(np.asarray(inp))
+    if x.dtype not in (np.int8, np.uint8) or x.ndim != 1:
+        raise KernelArgError(f"fc input: expected a 1-D int8/uint8 vector, got {x.dtype} "
+                             f"{x.shape}")
+    to = {np.dtype(np.uint8): "ui8", np.dtype(np.int32): "i32"}.get(np.dtype(out_dtype))
+    if to is None:
+        raise KernelArgError(f"fc: out_dtype must be uint8 or int32, got {out_dtype}")
+    out = np.empty(int(out_features), dtype=out_dtype)
+    k = host_kernel_table()[f"fc_{_TYPE_NAMES[x.dtype]}_{to}"]
+    if to == "ui8":
+        k(x, _params(params), out, x.size, out.size, shift, _rcode(rounding))
+    else:
+        k(x, _params(params), out, x.size, out.size)
     return out
 
 
