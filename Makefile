@@ -4,11 +4,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
+NET    ?= conv2x
+# the network's folder, from the registry in common/network.py
+NET_DIR = $(shell $(PY) -c "from common.network import folder_of; print(folder_of('$(NET)'))")
 
 .PHONY: all venv run_py test pytest lit bench clean features
 
 all: venv
-	$(MAKE) -C ptq_conv2x PYTHON=$(abspath $(PY))
+	$(MAKE) -C $(NET_DIR) PYTHON=$(abspath $(PY))
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -22,7 +25,7 @@ features: venv
 	$(PY) -m common.hw
 
 run_py: venv
-	$(MAKE) -C ptq_conv2x run_py PYTHON=$(abspath $(PY))
+	$(MAKE) -C $(NET_DIR) run_py PYTHON=$(abspath $(PY))
 
 # lit first, pytest last (its summary is the last line); either failing fails the target.
 test: venv
@@ -44,3 +47,4 @@ clean:
 	rm -rf build .pytest_cache .hypothesis bench-results.txt
 	find tests/lit -name Output -type d -prune -exec rm -rf {} +
 	$(MAKE) -C ptq_conv2x clean
+	$(MAKE) -C lenet_npu clean

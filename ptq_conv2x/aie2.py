@@ -19,9 +19,9 @@ the busiest tile does 21.0 M MACs (~82 us) against a 12-tile floor of ~71 us.
 Data moves one image row at a time ([C/8][W][8] layout, common.layouts). The skip input
 (block 0: the projection rows; blocks 1, 2: the block input, broadcast with conv1) reaches
 the skip core through a 4-deep memtile buffer. Weights of a column are one blob
-(common.layouts.pack_conv_params per conv, order in ptq_conv2x/deploy.py) split at the
+(common.layouts.pack_conv_params per conv, order in ptq_conv2x/stage.py) split at the
 memtile.
-Runtime parameters (shifts, rounding; ptq_conv2x.deploy documents the slots) are int32[16]
+Runtime parameters (shifts, rounding; ptq_conv2x.stage documents the slots) are int32[16]
 Buffers written by the runtime sequence from the bundle's RTP table. Cores read them after
 their first input row of an image has arrived, i.e. after the sequence wrote them.
 
@@ -239,10 +239,11 @@ def main(argv: list[str] | None = None):
     a = p.parse_args(argv)
     dev = NPU1Col3() if a.device == "npu" else NPU2()
     if a.bundle:
-        from ptq_conv2x.deploy import load_bundle  # validates shifts, RTP table vs shifts
+        from common.pipeline import load_bundle  # validates shifts, RTP table vs shifts
+        from ptq_conv2x.network import NETWORK
 
         try:
-            table = load_bundle(a.bundle)[0].rtp_table()
+            table = load_bundle(NETWORK, a.bundle)[0].rtp_table()
         except BundleError as e:
             raise SystemExit(f"error: {e}") from None
     else:

@@ -21,8 +21,12 @@ from common.emu.pool import EmulationPool
 from common.host import EmulatedOffload
 from common.kernels.host import engine_name
 from common.layouts import from_yc8x, to_yc8x
-from ptq_conv2x.deploy import OUT_SHAPE, golden_stage, save_bundle
-from ptq_conv2x.pipeline import BUILD, DEFAULT_CHECKPOINT, eval_dataset, prepare, ptq_config
+from common.pipeline import eval_dataset, prepare, ptq_config, save_bundle
+from ptq_conv2x.network import NETWORK
+from ptq_conv2x.stage import OUT_SHAPE, golden_stage
+
+BUILD = NETWORK.build_dir
+DEFAULT_CHECKPOINT = NETWORK.checkpoint_for(NETWORK.default_dataset)
 
 NPU1_MACS_PER_CYCLE = 256
 NPU1_GHZ = 1.0
@@ -48,8 +52,8 @@ def _stage_out(flat: np.ndarray) -> np.ndarray:
 
 def run() -> list[dict]:
     torch.set_num_threads(EMU_JOBS)
-    cfg = ptq_config()
-    prep = prepare(DEFAULT_CHECKPOINT, cfg, progress=False)
+    cfg = ptq_config(NETWORK)
+    prep = prepare(NETWORK, DEFAULT_CHECKPOINT, cfg, progress=False)
     qm, fm, stage = prep.quant_model, prep.float_model, prep.stage
     ds = eval_dataset(cfg["dataset"], "test", None, None)
     x = torch.from_numpy(to_float_tensor_input(ds.images))
@@ -81,9 +85,9 @@ def run() -> list[dict]:
         ins = torch.round(q.value / q.scale).to(torch.int64).numpy().astype(np.int8)
     gold = golden_stage(stage, ins)
     bundle = BUILD / "bench_bundle.npz"
-    save_bundle(bundle, stage, DEFAULT_CHECKPOINT, cfg)
+    save_bundle(NETWORK, bundle, stage, DEFAULT_CHECKPOINT, cfg)
     off = EmulatedOffload(BUILD.parent / "aie2.py", ["npu", "--bundle", str(bundle)])
-    weights = np.concatenate([stage.weight_blob(i) for i in range(3)])
+    weights = stage.weight_blob()
     sets = [[to_yc8x(ins[k]).reshape(-1), weights, np.zeros(int(np.prod(OUT_SHAPE)), np.uint8)]
             for k in range(EMU_IMAGES)]
     pool_sets = [[s[0], None, None] for s in sets]

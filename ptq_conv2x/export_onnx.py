@@ -20,8 +20,11 @@ from torch import nn
 from common.cli import ArgumentParser, int_at_least, output_file, run_cli
 from common.datasets import load_dataset, to_float_tensor_input
 from common.quant import RoundingMode
-from ptq_conv2x.deploy import golden_stage
-from ptq_conv2x.pipeline import DEFAULT_CHECKPOINT, prepare, ptq_config
+from common.pipeline import prepare, ptq_config
+from ptq_conv2x.network import NETWORK
+from ptq_conv2x.stage import OUTPUT_SCALE, golden_stage
+
+DEFAULT_CHECKPOINT = NETWORK.checkpoint_for(NETWORK.default_dataset)
 from ptq_conv2x.quant_model import QuantConv2xNet
 
 
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check-images", type=int_at_least(1), default=20)
     p.add_argument("--out", required=True, type=output_file)
     a = p.parse_args(argv)
-    prep = prepare(a.checkpoint, ptq_config(), a.data_dir)
+    prep = prepare(NETWORK, a.checkpoint, ptq_config(NETWORK), a.data_dir)
     qm = prep.quant_model
     x = torch.from_numpy(to_float_tensor_input(
         load_dataset("fashion-mnist", "test", a.data_dir).images[:a.check_images]))
@@ -82,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         q = qm.in_q(stem)
         ins = torch.round(q.value / q.scale).to(torch.int64).numpy().astype(np.int8)
     export_stage(qm, stem[:1], a.out)
-    got = ort_stage_ints(a.out, stem.numpy(), 2.0 ** prep.stage.scales_log2["block2.relu3"])
+    got = ort_stage_ints(a.out, stem.numpy(), 2.0 ** prep.stage.scales_log2[OUTPUT_SCALE])
     mism = int(np.count_nonzero(got != golden_stage(prep.stage, ins)))
     print(f"wrote {a.out}; ONNX Runtime vs integer golden on {len(x)} images: "
           f"{mism} mismatching elements")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.ptq import calibrate, enable_bias_cache, quant_act, quant_conv
+from common.ptq import act_scale, calibrate, enable_bias_cache, quant_act, quant_conv
 from common.quant import RoundingMode
 from ptq_conv2x.model import Bottleneck, Conv2xNet, fold_bn
 
@@ -68,6 +68,30 @@ class QuantConv2xNet(nn.Module):
         out = self.stage(self.stage_input(x))
         return self.head(getattr(out, "value", out))  # plain tensor while calibrating
 
+    # ---- common.network.QuantNet: the host program's view
+    @torch.no_grad()
+    def offload_input(self, x: torch.Tensor) -> np.ndarray:
+        """Stem + input quantizer -> int8 NCHW stage input."""
+        return _ints(self.stage_input(x)).astype(np.int8)
+
+    @torch.no_grad()
+    def reference(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(uint8 NCHW stage output, predictions) of the fake-quant model."""
+        q = self.stage(self.stage_input(x))
+        return _ints(q).astype(np.uint8), self.head(q.value).argmax(1).numpy()
+
+    @torch.no_grad()
+    def predict(self, offload_out: np.ndarray) -> np.ndarray:
+        """Dequantize the uint8 stage output (scale of the last relu3) and run the head."""
+        s_out = act_scale(self.blocks[-1].relu3, "stage output")
+        return self.head(torch.from_numpy(offload_out.astype(np.float32) * s_out)) \
+            .argmax(1).numpy()
+
+
+def _ints(q) -> np.ndarray:
+    """Integer values of a QuantTensor (int64 numpy)."""
+    return torch.round(q.value / q.scale).to(torch.int64).numpy()
+
 
 def build_quant_model(float_model: Conv2xNet, calib_images: torch.Tensor,
                       rounding: RoundingMode, batch: int = 64,
@@ -86,7 +110,4 @@ def build_quant_model(float_model: Conv2xNet, calib_images: torch.Tensor,
 @torch.no_grad()
 def fake_quant_stage_ints(qm: QuantConv2xNet, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """(stage input int8, stage output uint8) as NCHW integer arrays, from Brevitas."""
-    qin = qm.stage_input(x)
-    qout = qm.stage(qin)
-    to_int = (lambda q: torch.round(q.value / q.scale).to(torch.int64).numpy())
-    return to_int(qin).astype(np.int8), to_int(qout).astype(np.uint8)
+    return qm.offload_input(x), qm.reference(x)[0]

@@ -1,4 +1,6 @@
 """conv2_x PTQ: Brevitas fake-quant == integer golden stage, bundle and checkpoint checks."""
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -6,10 +8,16 @@ import torch
 from common.bundle import BundleError
 from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from common.datasets import load_dataset, to_float_tensor_input
-from ptq_conv2x.deploy import golden_stage, load_bundle, save_bundle
+from common import pipeline
 from ptq_conv2x.model import Conv2xNet
-from ptq_conv2x.pipeline import prepare, ptq_config
+from ptq_conv2x.network import NETWORK
 from ptq_conv2x.quant_model import fake_quant_stage_ints
+from ptq_conv2x.stage import OUTPUT_SCALE, golden_stage
+
+# the generic pipeline bound to this network
+ptq_config, prepare, save_bundle, load_bundle = (
+    partial(f, NETWORK) for f in (pipeline.ptq_config, pipeline.prepare, pipeline.save_bundle,
+                                  pipeline.load_bundle))
 
 
 @pytest.fixture(scope="module")
@@ -133,5 +141,5 @@ def test_onnx_qcdq_export_equals_integer_pipeline(prepared, tmp_path):
     qin, _ = fake_quant_stage_ints(qm, x)
     export_stage(qm, stem[:1], tmp_path / "s.onnx")
     got = ort_stage_ints(tmp_path / "s.onnx", stem.numpy(),
-                         2.0 ** p.stage.scales_log2["block2.relu3"])
+                         2.0 ** p.stage.scales_log2[OUTPUT_SCALE])
     assert np.count_nonzero(got != golden_stage(p.stage, qin)) == 0
