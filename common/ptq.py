@@ -19,7 +19,8 @@ from typing import Iterable
 import numpy as np
 import torch
 from brevitas.graph.calibrate import calibration_mode
-from brevitas.nn import QuantConv2d, QuantIdentity, QuantReLU
+from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantReLU
+from brevitas.nn.quant_layer import QuantWeightBiasInputOutputLayer as QuantWBIOL
 from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint,
                             Int32Bias, Uint8ActPerTensorFixedPoint)
 from torch import nn
@@ -68,6 +69,17 @@ def quant_conv(conv_w: torch.Tensor, conv_b: torch.Tensor, padding: int = 0) -> 
     return q
 
 
+def quant_linear(fc_w: torch.Tensor, fc_b: torch.Tensor) -> QuantLinear:
+    """A QuantLinear (int8 po2 weights, int32 bias) initialised with float params (O, I)."""
+    o, i = fc_w.shape
+    q = QuantLinear(i, o, bias=True, weight_quant=Int8WeightPerTensorFixedPoint,
+                    bias_quant=Int32Bias, return_quant_tensor=True)
+    with torch.no_grad():
+        q.weight.copy_(fc_w)
+        q.bias.copy_(fc_b)
+    return q
+
+
 def quant_act(rounding: RoundingMode, signed: bool) -> nn.Module:
     """QuantIdentity (int8) or QuantReLU (uint8) returning QuantTensors."""
     i8, u8 = act_quantizers(rounding)
@@ -97,15 +109,17 @@ def act_scale(act: nn.Module, what: str) -> float:
 
 @dataclass(frozen=True)
 class IntConv:
-    """Integer parameters of one QuantConv2d: OIHW int8 weights, int32 bias, scales."""
+    """Integer parameters of one QuantConv2d or QuantLinear: int8 weights (OIHW or OI),
+    int32 bias, weight scale."""
 
-    weight: np.ndarray   # int8, (O, I, KH, KW)
+    weight: np.ndarray   # int8, (O, I, KH, KW) or (O, I)
     bias: np.ndarray     # int32, (O,), in units of s_in * s_w
     s_w: float           # weight scale (power of two)
 
 
-def int_conv(q: QuantConv2d, s_in: float, what: str) -> IntConv:
-    """Extract integers from a calibrated QuantConv2d whose input scale is ``s_in``."""
+def int_conv(q: QuantWBIOL, s_in: float, what: str) -> IntConv:
+    """Extract integers from a calibrated QuantConv2d or QuantLinear whose input scale is
+    ``s_in``."""
     qw = q.quant_weight()
     s_w = float(qw.scale.reshape(-1)[0].item())
     po2_exponent(s_w, f"{what} weight scale")
@@ -130,7 +144,21 @@ def int_conv(q: QuantConv2d, s_in: float, what: str) -> IntConv:
 
 
 def enable_bias_cache(model: nn.Module) -> None:
-    """Make every QuantConv2d keep its last quantized bias (read by ``int_conv``)."""
+    """Make every QuantConv2d/QuantLinear keep its last quantized bias (read by
+    ``int_conv``)."""
     for m in model.modules():
-        if isinstance(m, QuantConv2d) and m.bias_quant is not None:
+        if isinstance(m, QuantWBIOL) and m.bias_quant is not None:
             m.bias_quant.cache_inference_quant_bias = True
+
+
+@torch.no_grad()
+def calibrate_for_extraction(model: nn.Module, calib_images: torch.Tensor, batch: int = 64,
+                             progress: bool = True) -> None:
+    """Calibrate ``model`` on ``calib_images`` (batches of ``batch``), then cache every
+    quantized bias with one eval forward so that ``int_conv`` can read it."""
+    if len(calib_images) == 0:
+        raise ValueError("calibration needs at least one image, got none")
+    calibrate(model, [calib_images[i:i + batch] for i in range(0, len(calib_images), batch)],
+              progress=progress)
+    enable_bias_cache(model)
+    model(calib_images[:2])
