@@ -1,7 +1,8 @@
 # Body of every network's Makefile. The network's Makefile sets, then includes this file:
 #   NET        registry name (common/network.py), e.g. conv2x
 #   NET_PKG    Python package of the network folder, e.g. ptq_conv2x
-#   DATASET    default dataset; CHECKPOINT its shipped checkpoint (relative to the folder)
+#   DEFAULT_DATASET, DATASET: the network's default dataset and the one asked for
+#   CHECKPOINT the checkpoint for DATASET (relative to the folder); PTQ_ARGS, DESIGN_ARGS
 #   NET_SRC    the network's own Python sources the bundle depends on
 # Targets: all (bundle + host kernels [+ xclbin with mlir-aie]), bundle, host_kernels,
 # run_py, clean. Variables: ROUNDING=half_even|half_up IMAGES=300 DEVICE=npu|npu2
@@ -12,7 +13,7 @@ IMAGES   ?= 300
 DEVICE   ?= npu
 CALIB    ?= 256
 BUILD    := build
-BUNDLE   := $(BUILD)/$(NET)_$(ROUNDING).npz
+BUNDLE   := $(BUILD)/$(NET)$(if $(filter-out $(DEFAULT_DATASET),$(DATASET)),_$(DATASET))_$(ROUNDING).npz
 ROOT     := $(abspath ..)
 export PYTHONPATH := $(ROOT)
 
@@ -31,7 +32,7 @@ bundle: $(BUNDLE)
 # The bundle depends on the checkpoint and the PTQ code; test.py checks it is not stale.
 $(BUNDLE): $(CHECKPOINT) $(NET_SRC) $(PIPELINE_SRC)
 	$(PYTHON) -m $(NET_PKG).ptq --checkpoint $(CHECKPOINT) --rounding $(ROUNDING) \
-	    --calib-images $(CALIB) --out $@
+	    --calib-images $(CALIB) $(PTQ_ARGS) --out $@
 
 host_kernels:
 	$(PYTHON) -c "from common.kernels.host import load_library; load_library()"
@@ -59,7 +60,7 @@ $(BUILD)/final.xclbin: $(BUILD)/aie.mlir $(BUILD)/npu_kernels.o
 	  --no-xchesscc --no-xbridge --xclbin-name=final.xclbin --npu-insts-name=insts.bin aie.mlir
 
 run_py: $(BUNDLE)
-	$(PYTHON) test.py --images $(IMAGES) --rounding $(ROUNDING) --device $(DEVICE) $(EXTRA)
+	$(PYTHON) test.py --images $(IMAGES) --rounding $(ROUNDING) --device $(DEVICE) $(TEST_ARGS) $(EXTRA)
 
 clean:
 	rm -rf $(BUILD)

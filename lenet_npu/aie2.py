@@ -224,17 +224,17 @@ def check_rtp_table(table: np.ndarray, where: str) -> np.ndarray:
 
 
 def load_bundle(path: str) -> tuple[np.ndarray, int]:
-    """(RTP table, input channels) of a LeNet bundle. Stub until the LeNet bundle reader
-    exists: an .npz with arrays ``rtp`` (int (5, 16)) and ``in_channels`` (1 or 3)."""
+    """(RTP table, input channels) of a LeNet deploy bundle (validated: shifts, RTP table
+    against the recorded shifts, shapes, hashes)."""
+    from common.bundle import BundleError
+    from common.pipeline import load_bundle as read_net_bundle
+    from lenet_npu.network import NETWORK
+
     try:
-        with np.load(path, allow_pickle=False) as z:
-            table, ch = z["rtp"], z["in_channels"]
-    except (OSError, ValueError, KeyError) as e:
-        raise LeNetDesignError(f"{path}: not a LeNet bundle ({e})") from None
-    if ch.shape != () or ch.dtype.kind not in "iu" or int(ch) not in stage.INPUT_VARIANTS:
-        raise LeNetDesignError(f"{path}: in_channels must be one of "
-                               f"{sorted(stage.INPUT_VARIANTS)}")
-    return check_rtp_table(table, path), int(ch)
+        net = read_net_bundle(NETWORK, path)[0]
+    except BundleError as e:
+        raise LeNetDesignError(str(e)) from None
+    return check_rtp_table(net.rtp_table(), path), net.in_channels
 
 
 def main(argv: list[str] | None = None):

@@ -65,6 +65,27 @@ class QuantLeNet5(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(_value(self.trace(x)["fc3"]), dim=1)
 
+    # ---- common.network.QuantNet: the host program's view (the whole network offloaded)
+    @torch.no_grad()
+    def offload_input(self, x: torch.Tensor) -> np.ndarray:
+        """Input quantizer -> uint8 NCHW images."""
+        return _ints(self.in_q(x)).astype(np.uint8)
+
+    @torch.no_grad()
+    def reference(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(int32 logits (N, 10), predictions) of the fake-quant model."""
+        logits = _ints(self.trace(x)["fc3"])
+        return logits.astype(np.int32), logits.argmax(1)
+
+    def predict(self, offload_out: np.ndarray) -> np.ndarray:
+        """Argmax of the int32 logits (the one step left on the host)."""
+        return np.asarray(offload_out).argmax(1)
+
+
+def _ints(q) -> np.ndarray:
+    """Integer values of a QuantTensor (value / scale, exact for po2 scales), int64."""
+    return torch.round(q.value / q.scale).to(torch.int64).numpy()
+
 def build_quant_model(float_model: LeNet5, calib_images: torch.Tensor,
                       rounding: RoundingMode, batch: int = 64,
                       progress: bool = True) -> QuantLeNet5:
@@ -79,8 +100,7 @@ def build_quant_model(float_model: LeNet5, calib_images: torch.Tensor,
 def trace_ints(qm: QuantLeNet5, x: torch.Tensor) -> dict[str, np.ndarray]:
     """Brevitas's integers at every traced point (value / scale, exact for po2 scales)."""
     qm.eval()
-    return {k: torch.round(q.value / q.scale).to(torch.int64).numpy()
-            for k, q in qm.trace(x).items()}
+    return {k: _ints(q) for k, q in qm.trace(x).items()}
 
 def extract(qm: QuantLeNet5) -> IntLeNet:
     """Integer LeNet of a calibrated QuantLeNet5 (after build_quant_model)."""

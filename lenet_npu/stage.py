@@ -131,6 +131,87 @@ class IntLeNet:
             t[i, 1] = self.rounding.code
         return t
 
+    # ---- common.network.IntStage
+    def golden(self, x: np.ndarray) -> np.ndarray:
+        return golden_stage(self, x)
+
+    def device_inputs(self, x: np.ndarray, batch: int) -> np.ndarray:
+        """uint8 NCHW images (n <= batch) -> images tensor of ``batch`` images (zero
+        images pad a short batch)."""
+        a = np.asarray(x)
+        if len(a) > batch:
+            raise ValueError(f"{len(a)} images do not fit a call of {batch}")
+        if len(a) < batch:
+            a = np.concatenate([a, np.zeros((batch - len(a),) + a.shape[1:], a.dtype)])
+        return device_images(a)
+
+    def device_outputs(self, batch: int) -> np.ndarray:
+        return np.zeros(batch * LOGITS_PAD, np.int32)
+
+    def from_device(self, out: np.ndarray, n: int) -> np.ndarray:
+        return logits_from_device(out, len(out) // LOGITS_PAD)[:n]
+
+    def bundle_content(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Manifest fields (shapes, shifts, padding, scales) and arrays (the weight blob,
+        the RTP table, and every layer's bias)."""
+        arrays = {"weights": self.weight_blob(), "rtp": self.rtp_table()}
+        arrays.update({f"bias.{n}": self.layers[n].bias.astype(np.int32) for n in LAYERS})
+        fields = {"in_channels": self.in_channels, "conv1_padding": self.conv1_padding,
+                  "layers": {n: {"shape": list(self.layers[n].weight.shape),
+                                 "shift": int(self.layers[n].shift)} for n in LAYERS},
+                  "scales_log2": dict(self.scales_log2),
+                  "output": "int32 logits (accumulators + bias), scale 2**scales_log2.fc3"}
+        return fields, arrays
+
+    def summary_lines(self) -> list[str]:
+        return ["shifts " + " ".join(f"{n} {self.layers[n].shift}" for n in LAYERS[:-1])
+                + f"; {LAYERS[-1]} outputs int32 logits (scale 2^{self.scales_log2.get('fc3')})"]
+
+
+def stage_from_bundle(m: dict, a: dict[str, np.ndarray], where: str) -> IntLeNet:
+    """Rebuild and validate an IntLeNet from a bundle (the weight blob is the source;
+    stored biases, shapes, shifts and the RTP table must agree with it)."""
+    from common.bundle import BundleError
+    from common.quant import check_shift
+
+    c = int(m["in_channels"])
+    if c not in INPUT_VARIANTS or m["conv1_padding"] != INPUT_VARIANTS[c][1]:
+        raise BundleError(f"{where}: input variant {c} channels / padding "
+                          f"{m['conv1_padding']} is not one of {INPUT_VARIANTS}")
+    shapes, sizes, blob = layer_shapes(c), param_nbytes(c), a["weights"]
+    if blob.dtype != np.int8 or blob.size != sum(sizes.values()):
+        raise BundleError(f"{where}: weight blob {blob.dtype} of {blob.size} bytes, expected "
+                          f"int8 of {sum(sizes.values())}")
+    layers, off = {}, 0
+    for n in LAYERS:
+        spec = m["layers"][n]
+        if tuple(spec["shape"]) != shapes[n]:
+            raise BundleError(f"{where}: layer {n}: shape {spec['shape']}, expected {shapes[n]}")
+        part = blob[off:off + sizes[n]]
+        off += sizes[n]
+        if n in ("conv1", "conv2"):
+            w, b = layouts.unpack_conv_params(part, *shapes[n])
+        else:
+            order = layouts.yc8x_flatten_order(*POOL2_SHAPE) if n == "fc1" else None
+            w, b = layouts.unpack_fc_params(part, *shapes[n], order)
+        if not np.array_equal(b, a[f"bias.{n}"]):
+            raise BundleError(f"{where}: layer {n}: bias in the weight blob differs from the "
+                              "stored bias")
+        shift = check_shift(spec["shift"], f"{where}: layer {n}")
+        if n == "fc3" and shift != 0:
+            raise BundleError(f"{where}: layer fc3 outputs accumulators; shift must be 0")
+        layers[n] = IntLayer(w, b, shift)
+    scales = m["scales_log2"]
+    for k in ("input", "conv1", "conv2", "fc1", "fc2", "fc3"):
+        v = scales.get(k) if isinstance(scales, dict) else None
+        if not isinstance(v, int) or isinstance(v, bool) or not -64 <= v <= 64:
+            raise BundleError(f"{where}: scale {k!r}: log2 exponent {v!r} is not an integer "
+                              "in -64..64 (scales must be powers of two)")
+    p = IntLeNet(layers, INPUT_VARIANTS[c][1], RoundingMode.parse(m["rounding"]), dict(scales))
+    if not np.array_equal(p.rtp_table(), a["rtp"]):
+        raise BundleError(f"{where}: RTP table does not match the recorded shifts")
+    return p
+
 
 def golden_stage(p: IntLeNet, x: np.ndarray) -> np.ndarray:
     """Integer reference: uint8 NCHW images (N, C, H, W) -> int32 logits (N, 10)."""

@@ -54,24 +54,40 @@ def test_window_plan_covers_every_row_once():
         assert all(bin(m).count("1") == n for n, m, _, _ in plan)
 
 
-def test_bundle_stub(tmp_path):
+def _save(tmp_path, net, name: str) -> str:
+    """A real deploy bundle of ``net`` (dummy checkpoint and config)."""
+    from common.pipeline import save_bundle
+    from lenet_npu.network import NETWORK
+
+    net.scales_log2 = {k: -8 for k in ("input", "conv1", "conv2", "fc1", "fc2", "fc3")}
+    ck = tmp_path / "ck.pt"
+    ck.write_bytes(b"checkpoint")
+    save_bundle(NETWORK, tmp_path / name, net, ck, {"test": name})
+    return str(tmp_path / name)
+
+
+def test_design_from_bundle_and_refusals(tmp_path):
+    from common.bundle import SCHEMA, read_bundle, write_bundle
+
     net = stage.random_stage(3, "half_up", 5)
-    good = tmp_path / "b.npz"
-    np.savez(good, rtp=net.rtp_table(), in_channels=np.int64(3))
+    good = _save(tmp_path, net, "b.npz")
     d = load_design(DESIGN, ["npu", "--bundle", good, "--batch", "1"])
     x = np.random.default_rng(1).integers(0, 256, (1, 3, 32, 32), dtype=np.uint8)
     got = d.run(stage.device_images(x), net.weight_blob(), np.zeros(16, np.int32))[0]
     assert np.array_equal(stage.logits_from_device(got, 1), stage.golden_stage(net, x))
-    bad = tmp_path / "bad.npz"
-    t = net.rtp_table()
-    t[2, 1] = 7
-    np.savez(bad, rtp=t, in_channels=np.int64(3))
-    with pytest.raises(DesignError, match="rounding"):
-        load_design(DESIGN, ["npu", "--bundle", bad])
-    np.savez(bad, rtp=t[:3], in_channels=np.int64(2))
-    with pytest.raises(DesignError, match="in_channels"):
-        load_design(DESIGN, ["npu", "--bundle", bad])
+    # an RTP table that disagrees with the recorded shifts (hashes recomputed)
+    m, a = read_bundle(good, SCHEMA)
+    a["rtp"] = a["rtp"].copy()
+    a["rtp"][2, 1] = 7
+    write_bundle(tmp_path / "rtp.npz", {k: v for k, v in m.items()
+                                        if k not in ("arrays", "content_sha256",
+                                                     "manifest_sha256")}, a)
+    with pytest.raises(DesignError, match="RTP table does not match"):
+        load_design(DESIGN, ["npu", "--bundle", tmp_path / "rtp.npz"])
+    net.layers["conv2"].shift = 40
+    with pytest.raises(DesignError, match="40"):
+        load_design(DESIGN, ["npu", "--bundle", _save(tmp_path, net, "shift.npz")])
     with pytest.raises(DesignError, match="batch"):
         load_design(DESIGN, ["npu", "--bundle", good, "--batch", "0"])
-    with pytest.raises(DesignError, match="not a LeNet bundle"):
+    with pytest.raises(DesignError, match="not found"):
         load_design(DESIGN, ["npu", "--bundle", tmp_path / "missing.npz"])

@@ -1,0 +1,36 @@
+"""LeNet-5 as the generic pipeline sees it (common.network.Network): the whole network is
+offloaded; the host only takes the argmax of the int32 logits."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.network import Network
+from lenet_npu.model import LeNet5, input_size
+from lenet_npu.quant_model import build_quant_model, extract
+from lenet_npu.stage import stage_from_bundle
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_BATCH = 8      # images per design call: weights enter the tiles once per call
+
+
+def design_args(device: str, bundle: Path, batch: int) -> list[str]:
+    """aie2.py arguments."""
+    return [device, "--bundle", str(bundle), "--batch", str(batch)]
+
+
+NETWORK = Network(
+    name="lenet",
+    folder=HERE,
+    model_class=LeNet5,
+    checkpoints={"mnist": "lenet_mnist.pt", "fashion-mnist": "lenet_fmnist.pt"},
+    default_dataset="mnist",
+    quant_recipe={"act_percentile": 99.999, "weights": "int8 per-tensor po2 narrow",
+                  "acts": "uint8 per-tensor po2 (input, after every ReLU)",
+                  "bias": "int32 at s_in*s_w", "output": "int32 fc3 accumulators"},
+    build_quant_model=build_quant_model,
+    extract=extract,
+    stage_from_bundle=stage_from_bundle,
+    design_args=design_args,
+    image_size=input_size,
+    images_per_call=DEFAULT_BATCH,
+)
