@@ -11,7 +11,8 @@ takes that object and never names a layer. What a network supplies:
   methods (golden model, weight blob, bundle fields);
 * ``stage_from_bundle(manifest, arrays, where)``: the same stage rebuilt from a bundle,
   every value validated;
-* the IRON design file and its arguments.
+* the IRON design file and its arguments;
+* how it is trained (``train_recipe``, common.training.TrainRecipe).
 
 The offloaded part's runtime sequence is always ``(inputs, weight blob, outputs)``:
 ``stage.device_inputs`` / ``stage.device_outputs`` convert between integer arrays of
@@ -90,6 +91,7 @@ class Network:
     stage_from_bundle: Callable[[dict, dict, str], Any]
     design_args: Callable[[str, Path, int], list[str]]   # (device, bundle, batch) -> argv
     image_size: Callable[[int], int]  # in_channels -> H = W of the model's input
+    train_recipe: Any = None          # common.training.TrainRecipe
     images_per_call: int = 1          # default batch B of the design
     datasets: tuple[str, ...] = ("fashion-mnist", "mnist", "cifar10", "svhn")
 

@@ -9,6 +9,7 @@ before building it). The scheduler, if any, steps once per batch (e.g. one-cycle
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -125,3 +126,114 @@ def fit(model: nn.Module, train: TensorDataset, test: TensorDataset, *, epochs: 
             on_epoch(model, record)
     model.eval()
     return record
+
+
+# ------------------------------------------------------------------ per-network recipe
+FLIPPABLE = ("fashion-mnist", "cifar10")   # mirror-symmetric classes; digits are not
+MAX_SHIFT = 2
+
+
+def augmentation(dataset: str, per_image: bool = True) -> Augment:
+    """Random shifts of up to MAX_SHIFT pixels (zero fill) for every dataset, plus
+    horizontal flips where they keep the class (never for digits: mnist, svhn)."""
+    flip = dataset in FLIPPABLE
+
+    def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        x = random_shift(x, gen, MAX_SHIFT, per_image=per_image)
+        return random_hflip(x, gen) if flip else x
+    return augment
+
+
+@dataclass(frozen=True)
+class TrainRecipe:
+    """How a network is trained: optimizer (with its per-batch schedule), loss, defaults
+    of the command's options, augmentation, bf16 autocast."""
+
+    make_optimizer: Callable[[nn.Module, int, float, float], tuple[torch.optim.Optimizer, Any]]
+    loss: Callable[[], nn.Module]            # on the model's output
+    epochs: int
+    batch: int
+    lr: float
+    weight_decay: float = 0.0
+    threads: int = 1
+    per_image_shift: bool = True             # False: one shift per batch
+    autocast_bf16: bool = False
+    description: str = ""
+
+
+def train_main(net, argv: list[str] | None = None) -> int:
+    """``python -m <net folder>.train``: train ``net``'s float model, write a checkpoint
+    (atomically, after every epoch)."""
+    from pathlib import Path
+
+    from common.checkpoint import load_checkpoint, save_checkpoint
+    from common.cli import ArgumentParser, int_at_least, output_file
+    from common.datasets import load_dataset
+
+    r: TrainRecipe = net.train_recipe
+    p = ArgumentParser(prog=f"{net.folder.name}.train",
+                       description=f"train the float {net.name} ({r.description})")
+    p.add_argument("--dataset", default=net.default_dataset, choices=net.datasets)
+    p.add_argument("--data-dir", default=None, help="folder with the dataset files "
+                   "(default: system location; mnist: the embedded digits otherwise)")
+    p.add_argument("--epochs", type=int_at_least(1), default=r.epochs)
+    p.add_argument("--batch", type=int_at_least(1), default=r.batch)
+    p.add_argument("--lr", type=float, default=r.lr, help="peak learning rate")
+    p.add_argument("--weight-decay", type=float, default=r.weight_decay)
+    p.add_argument("--seed", type=int_at_least(0), default=0)
+    p.add_argument("--threads", type=int_at_least(1), default=r.threads)
+    p.add_argument("--init", default=None,
+                   help="start from this checkpoint (fine-tuning) instead of random weights")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--out", required=True, type=output_file, help="checkpoint to write")
+    a = p.parse_args(argv)
+    if not a.lr > 0:
+        p.error(f"argument --lr: must be positive, got {a.lr}")
+    if not a.weight_decay >= 0:
+        p.error(f"argument --weight-decay: must be >= 0, got {a.weight_decay}")
+    if a.init and Path(a.init).resolve() == Path(a.out).resolve():
+        p.error(f"argument --out: {a.out} is the --init checkpoint; write the fine-tuned "
+                "model to another file")
+
+    def split(name: str) -> tuple[TensorDataset, str]:
+        ds = load_dataset(a.dataset, name, a.data_dir, allow_embedded=(a.dataset == "mnist"))
+        return TensorDataset(net.input_tensor(ds.images), torch.from_numpy(ds.labels)), \
+            ds.source
+
+    train, source = split("train")
+    test, _ = split("test")
+    in_ch = train.tensors[0].shape[1]
+    print(f"train {len(train)} / test {len(test)} images from {source}, {in_ch} channel(s)")
+    torch.manual_seed(a.seed)
+    init_record = None
+    if a.init:
+        model, meta = load_checkpoint(a.init, net.model_class)
+        init_record = meta.get("record")
+        print(f"starting from {a.init} (test top-1 {(init_record or {}).get('test_top1')})")
+    else:
+        model = net.model_class(in_channels=in_ch, num_classes=10)
+    info = {"dataset": a.dataset, "source": source, "lr": a.lr,
+            "weight_decay": a.weight_decay, "recipe": r.description, "init": a.init,
+            "init_record": init_record, "augment": f"shift {MAX_SHIFT}"
+            + (" + hflip" if a.dataset in FLIPPABLE else "")}
+    record = fit(model, train, test, epochs=a.epochs, batch=a.batch,
+                 make_optimizer=lambda m, steps: r.make_optimizer(m, steps, a.lr,
+                                                                  a.weight_decay),
+                 loss=r.loss(), augment=augmentation(a.dataset, r.per_image_shift),
+                 seed=a.seed, threads=a.threads, autocast_bf16=r.autocast_bf16,
+                 progress=not a.no_progress,
+                 on_epoch=lambda m, rec: save_checkpoint(a.out, m, {**info, **rec}))
+    print(f"wrote {a.out}: test top-1 {record['test_top1']:.2f}% in "
+          f"{record['train_seconds'] / 60:.1f} min")
+    return 0
+
+
+def run_train(net) -> None:
+    """Entry point of a network's ``train`` module."""
+    import sys
+
+    from common.cli import run_cli
+    from common.datasets import DatasetError
+
+    run_cli(lambda: train_main(net, sys.argv[1:]), (DatasetError, ValueError, OSError,
+                                                    RuntimeError))

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+from torch import nn
+
 from common.network import Network
+from common.training import TrainRecipe
 from lenet_npu.model import LeNet5, input_size
 from lenet_npu.quant_model import build_quant_model, extract
 from lenet_npu.stage import stage_from_bundle
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_BATCH = 8      # images per design call: weights enter the tiles once per call
+
+
+def adam_cosine(model: nn.Module, steps: int, lr: float, weight_decay: float):
+    """Adam (AdamW when weight_decay > 0), cosine decay of the learning rate to zero."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
 
 
 def design_args(device: str, bundle: Path, batch: int) -> list[str]:
@@ -33,4 +43,6 @@ NETWORK = Network(
     design_args=design_args,
     image_size=input_size,
     images_per_call=DEFAULT_BATCH,
+    train_recipe=TrainRecipe(make_optimizer=adam_cosine, loss=nn.NLLLoss, epochs=20, batch=64,
+                             lr=1e-3, description="Adam, cosine LR, NLL on log-softmax"),
 )

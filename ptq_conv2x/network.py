@@ -3,12 +3,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+from torch import nn
+
 from common.network import Network
+from common.training import TrainRecipe
 from ptq_conv2x.model import IMG, Conv2xNet
 from ptq_conv2x.quant_model import build_quant_model
 from ptq_conv2x.stage import extract, stage_from_bundle
 
 HERE = Path(__file__).resolve().parent
+
+
+def sgd_one_cycle(model: nn.Module, steps: int, lr: float, weight_decay: float):
+    """SGD + Nesterov momentum 0.9, weight decay on conv/linear weights only, one-cycle LR
+    (peak ``lr`` after 25% of the steps)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": weight_decay},
+                           {"params": no_decay, "weight_decay": 0.0}],
+                          lr=lr, momentum=0.9, nesterov=True)
+    return opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
+                                                    pct_start=0.25)
 
 
 def design_args(device: str, bundle: Path, batch: int) -> list[str]:
@@ -29,4 +45,8 @@ NETWORK = Network(
     stage_from_bundle=stage_from_bundle,
     design_args=design_args,
     image_size=lambda in_channels: IMG,
+    train_recipe=TrainRecipe(make_optimizer=sgd_one_cycle, loss=nn.CrossEntropyLoss, epochs=5,
+                             batch=128, lr=0.2, weight_decay=5e-4, threads=2,
+                             per_image_shift=False, autocast_bf16=True,
+                             description="SGD + Nesterov, one-cycle LR, bf16 autocast"),
 )

@@ -9,7 +9,7 @@ from torch.utils.data import TensorDataset
 
 from common.training import evaluate, fit, random_hflip, random_shift
 from lenet_npu.model import LeNet5
-from lenet_npu.train import augmentation
+from common.training import augmentation
 
 
 def test_random_shift_moves_and_zero_fills():
