@@ -1,0 +1,158 @@
+"""The networks the studies know, behind one lookup: ``network_for(name) -> StudyNet``.
+
+This is the single place that ties a network name to its float model, checkpoint,
+datasets and deployable Brevitas builder; it is meant to be backed by the project's
+network registry (common/network.py) once that exists.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from common.checkpoint import file_sha256, load_checkpoint
+from common.datasets import Dataset, load_dataset, to_float_tensor_input
+from common.studies import StudyError
+
+REPO = Path(__file__).resolve().parents[2]
+
+# (float model, calibration images NCHW, bits_w or None = float, bits_a or None) -> model
+DeployableBuilder = Callable[[nn.Module, torch.Tensor, "int | None", "int | None"], nn.Module]
+
+
+@dataclass(frozen=True)
+class StudyNet:
+    """One network as the studies see it.
+
+    ``build_deployable(float_model, calib, bits_w, bits_a)`` returns the calibrated Brevitas
+    model the NPU path deploys (symmetric, power-of-two, per tensor) at the given widths;
+    at 8/8 it is the deployed int8 model itself. ``calibration(dataset, data_dir, n)``
+    gives the calibration images that path uses.
+    """
+
+    name: str
+    model_class: type
+    default_dataset: str
+    datasets: tuple[str, ...]
+    input_size: Callable[[int], int]     # channels -> square input size in pixels
+    default_checkpoint: Callable[[str], Path]
+    build_deployable: DeployableBuilder
+    calibration: Callable[[str, "str | None", int], torch.Tensor]
+    deployable_note: str
+
+    def checkpoint_for(self, dataset: str, checkpoint: str | os.PathLike | None) -> Path:
+        """The checkpoint to use (given, or the network's default for ``dataset``)."""
+        p = Path(checkpoint) if checkpoint is not None else self.default_checkpoint(dataset)
+        if not p.is_file():
+            raise StudyError(f"{p}: no {self.name} checkpoint for {dataset}; pass --checkpoint "
+                             f"(train one with the network's train command)")
+        return p
+
+    def load_float(self, checkpoint: str | os.PathLike) -> nn.Module:
+        """Float model from ``checkpoint`` (eval mode)."""
+        model, _ = load_checkpoint(checkpoint, self.model_class)
+        return model
+
+    def inputs(self, images: np.ndarray) -> torch.Tensor:
+        """uint8 images (N,H,W[,C]) -> float NCHW tensor as the network takes it."""
+        return torch.from_numpy(to_float_tensor_input(images, pad_to=self.input_size(
+            1 if images.ndim == 3 else images.shape[-1])))
+
+    def check_dataset(self, dataset: str) -> None:
+        if dataset not in self.datasets:
+            raise StudyError(f"--dataset {dataset}: {self.name} studies know {list(self.datasets)}")
+
+    def test_set(self, dataset: str, data_dir: str | None, n: int | None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``n`` test images (all when None) and their labels."""
+        ds = load_dataset(dataset, "test", data_dir)
+        return self._take(ds, np.arange(len(ds) if n is None else min(n, len(ds))))
+
+    def val_set(self, dataset: str, data_dir: str | None, n: int, seed: int = 0
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A seeded random choice of ``n`` training images (the studies' validation split)."""
+        ds = load_dataset(dataset, "train", data_dir)
+        if n > len(ds):
+            raise StudyError(f"{ds.source}: {len(ds)} training images, {n} asked for validation")
+        idx = np.sort(np.random.default_rng(seed).choice(len(ds), n, replace=False))
+        return self._take(ds, idx)
+
+    def _take(self, ds: Dataset, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        if len(idx) == 0:
+            raise StudyError(f"{ds.source}: no images selected")
+        return self.inputs(ds.images[idx]), torch.from_numpy(ds.labels[idx])
+
+
+def checkpoint_sha256(path: str | os.PathLike) -> str:
+    """Content hash of a checkpoint (part of every cache key)."""
+    return file_sha256(path)
+
+
+# ---- conv2x: its own PTQ pipeline (the deployed path) --------------------------------------
+
+def _conv2x() -> StudyNet:
+    from ptq_conv2x.model import Conv2xNet
+    from ptq_conv2x.pipeline import DEFAULT_CHECKPOINT, calibration_images, ptq_config
+    from ptq_conv2x.quant_model import build_quant_model
+
+    def calib(dataset: str, data_dir: str | None, n: int) -> torch.Tensor:
+        return calibration_images(ptq_config(dataset, calib_images=n), data_dir)
+
+    def build(fm: nn.Module, x: torch.Tensor, bits_w: int | None, bits_a: int | None
+              ) -> nn.Module:
+        # The stage keeps int32 biases, which need quantized inputs: 16 bits stand in for
+        # "unquantized" when one kind is studied alone.
+        return build_quant_model(copy.deepcopy(fm), x, ptq_config()["rounding"],
+                                 progress=False, bits_w=bits_w or 16, bits_a=bits_a or 16)
+
+    return StudyNet("conv2x", Conv2xNet, "fashion-mnist",
+                    ("fashion-mnist", "mnist", "cifar10", "svhn"), lambda c: 32,
+                    lambda ds: DEFAULT_CHECKPOINT if ds == "fashion-mnist"
+                    else REPO / "ptq_conv2x" / "checkpoints" / f"conv2x_{ds}.pt",
+                    build, calib,
+                    "ptq_conv2x Brevitas model: the conv2_x stage quantized (BN folded, int32 "
+                    "biases), stem and head float; a kind studied alone keeps the other at 16 bits")
+
+
+# ---- lenet: float model from lenet_npu.model ------------------------------------------------
+
+def _lenet() -> StudyNet:
+    from common.studies.qgeneric import fake_quant_model
+    from lenet_npu.model import LeNet5, input_size
+
+    def calib(dataset: str, data_dir: str | None, n: int) -> torch.Tensor:
+        # same rule as the conv2x pipeline: a seeded choice among the first 2000 train images
+        ds = load_dataset(dataset, "train", data_dir)
+        pool = min(2000, len(ds))
+        if n > pool:
+            raise StudyError(f"{ds.source}: {pool} images for calibration, {n} asked")
+        idx = np.sort(np.random.default_rng(0).choice(pool, n, replace=False))
+        ch = 1 if ds.images.ndim == 3 else ds.images.shape[-1]
+        return torch.from_numpy(to_float_tensor_input(ds.images[idx], pad_to=input_size(ch)))
+
+    def build(fm: nn.Module, x: torch.Tensor, bits_w: int | None, bits_a: int | None
+              ) -> nn.Module:
+        return fake_quant_model(fm, x, "po2", bits_w, bits_a)
+
+    return StudyNet("lenet", LeNet5, "mnist", ("mnist", "fashion-mnist", "cifar10", "svhn"),
+                    input_size,
+                    lambda ds: REPO / "lenet_npu" / "checkpoints" / f"lenet_{ds}.pt",
+                    build, calib,
+                    "generic Brevitas po2 per-tensor quantizers on every conv/FC input and "
+                    "weight, float biases (stand-in until lenet_npu/quant_model.py is wired)")
+
+
+NETWORKS: dict[str, Callable[[], StudyNet]] = {"conv2x": _conv2x, "lenet": _lenet}
+
+
+def network_for(name: str) -> StudyNet:
+    """The StudyNet called ``name`` (StudyError naming the known ones otherwise)."""
+    if name not in NETWORKS:
+        raise StudyError(f"--net {name}: unknown network; known: {sorted(NETWORKS)}")
+    return NETWORKS[name]()
