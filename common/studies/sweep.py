@@ -107,12 +107,12 @@ def run(ctx: Context, out: Path, bits: list[int], schemes: list[str], modes: lis
 
 def _plot(path: Path, rows: list[dict], float_acc: float, ctx: Context) -> None:
     fig, ax = new_figure()
-    for s in SCHEMES:
+    for s, color in zip(SCHEMES, ("C0", "C1", "C2")):
         for m, style in zip(MODES, ("-", "--", ":")):
             pts = [(r["bits"], r["accuracy_pct"]) for r in rows
                    if r["scheme"] == s and r["mode"] == m and r["accuracy_pct"] is not None]
             if pts:
-                ax.plot(*zip(*pts), style, marker="o", label=f"{s} {m}")
+                ax.plot(*zip(*pts), style, color=color, marker="o", label=f"{s} {m}")
     ax.axhline(float_acc, color="k", lw=1, label=f"float {float_acc:.2f}%")
     ax.set_xlabel("bits")
     ax.set_ylabel("test accuracy (%)")
