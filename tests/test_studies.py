@@ -163,24 +163,22 @@ def test_conv2x_8bit_sweep_point_is_the_deployed_model(tmp_path):
     torch.manual_seed(0)
     m = Conv2xNet()
     x = torch.from_numpy(to_float_tensor_input(
-        load_dataset("fashion-mnist", "train", "data/fashion-mnist").images[:64]))
+        load_dataset("fashion-mnist", "train", "data/fashion-mnist").images[:16]))
     m.train()
     with torch.no_grad():
         m(x)
     ck = tmp_path / "c.pt"
     save_checkpoint(ck, m.eval(), {"note": "test"})
     ctx = Context("conv2x", str(ck), checkpoint_sha256(ck), "fashion-mnist",
-                  "data/fashion-mnist", 12, 16)
-    got = sweep.evaluate(ctx, {"scheme": "po2", "mode": "wa", "bits": 8})
-    deployed = prepare(ck, ptq_config("fashion-mnist", calib_images=16), "data/fashion-mnist",
+                  "data/fashion-mnist", 6, 4)
+    cfg = {"scheme": "po2", "mode": "wa", "bits": 8}
+    built = sweep.build(ctx, cfg)          # what sweep.evaluate scores
+    deployed = prepare(ck, ptq_config("fashion-mnist", calib_images=4), "data/fashion-mnist",
                        progress=False).quant_model
-    net = network_for("conv2x")
-    xt, yt = net.test_set("fashion-mnist", "data/fashion-mnist", 12)
-    assert got["accuracy"] == accuracy(deployed, xt, yt)[0]
-    built = net.build_deployable(net.load_float(ck), net.calibration(
-        "fashion-mnist", "data/fashion-mnist", 16), 8, 8)
+    xt, yt = network_for("conv2x").test_set("fashion-mnist", "data/fashion-mnist", 6)
     with torch.no_grad():
         assert torch.equal(built(xt), deployed(xt))
+    assert accuracy(built, xt, yt) == accuracy(deployed, xt, yt)
 
 
 def test_sweep_one_bit_is_not_a_result_and_formats_store():

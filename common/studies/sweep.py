@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from torch import nn
+
 from common.studies.qgeneric import fake_quant_model
 from common.studies.report import md_table, new_figure, save_figure, text_table, write_csv, write_text
 from common.studies.runner import Context, accuracy, load, run_configs
@@ -47,21 +49,26 @@ def widths(config: dict) -> tuple[int | None, int | None]:
     return (b if "w" in m else None), (b if "a" in m else None)
 
 
-def evaluate(ctx: Context, config: dict) -> dict:
-    """Accuracy (%) of one configuration on the context's test images."""
+def build(ctx: Context, config: dict) -> nn.Module:
+    """The (calibrated) model of one configuration; po2 comes from the network's own
+    deployable builder, so po2/wa/8 is the deployed int8 model."""
     from common.studies.nets import network_for
 
+    ld = load(ctx)
+    if config["scheme"] == "float":
+        return ld.float_model
+    if config["scheme"] == "po2":
+        return network_for(ctx.net).build_deployable(ld.float_model, ld.calib, *widths(config))
+    return fake_quant_model(ld.float_model, ld.calib, config["scheme"], *widths(config))
+
+
+def evaluate(ctx: Context, config: dict) -> dict:
+    """Accuracy (%) of one configuration on the context's test images."""
     why = degenerate(config)
     if why is not None:
         return {"accuracy": None, "constant": True, "note": why}
     ld = load(ctx)
-    if config["scheme"] == "float":
-        model = ld.float_model
-    elif config["scheme"] == "po2":
-        model = network_for(ctx.net).build_deployable(ld.float_model, ld.calib, *widths(config))
-    else:
-        model = fake_quant_model(ld.float_model, ld.calib, config["scheme"], *widths(config))
-    acc, constant = accuracy(model, ld.x_test, ld.y_test)
+    acc, constant = accuracy(build(ctx, config), ld.x_test, ld.y_test)
     return {"accuracy": acc, "constant": constant, "images": len(ld.y_test),
             "note": "constant prediction (chance level)" if constant else ""}
 
