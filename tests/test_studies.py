@@ -35,6 +35,32 @@ def test_posit8_all_codes(es):
     assert np.array_equal(t[order], -t[order][::-1])         # symmetric: code -c = -value
 
 
+def _standard_formula(code: int, es: int) -> float:
+    """The 2022 Standard's closed form on the raw bits (no two's-complement step):
+    ((1 - 3s) + f) * 2^((1 - 2s) * (2^es * r + e + s))."""
+    if code == 0:
+        return 0.0
+    if code == 0x80:
+        return math.nan
+    s = code >> 7
+    bits = [(code >> i) & 1 for i in range(6, -1, -1)]
+    m = 1
+    while m < 7 and bits[m] == bits[0]:
+        m += 1
+    r = m - 1 if bits[0] else -m
+    rest = bits[m + 1:] + [0] * es
+    e = int("".join(map(str, rest[:es])) or "0", 2)
+    frac = rest[es:len(bits[m + 1:])] if len(bits[m + 1:]) > es else []
+    f = sum(b / 2 ** (i + 1) for i, b in enumerate(frac))
+    return ((1 - 3 * s) + f) * 2.0 ** ((1 - 2 * s) * ((1 << es) * r + e + s))
+
+
+@pytest.mark.parametrize("es", [0, 2])
+def test_posit8_table_vs_standard_closed_form(es):
+    want = np.array([_standard_formula(c, es) for c in range(256)])
+    assert np.array_equal(posit.decode_table(es), want, equal_nan=True)
+
+
 def test_posit8_extremes_and_examples():
     assert (posit.maxpos(0), posit.minpos(0)) == (64.0, 1 / 64)
     assert (posit.maxpos(2), posit.minpos(2)) == (2.0 ** 24, 2.0 ** -24)

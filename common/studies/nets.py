@@ -116,8 +116,9 @@ def _conv2x() -> StudyNet:
                     lambda ds: DEFAULT_CHECKPOINT if ds == "fashion-mnist"
                     else REPO / "ptq_conv2x" / "checkpoints" / f"conv2x_{ds}.pt",
                     build, calib,
-                    "ptq_conv2x Brevitas model: the conv2_x stage quantized (BN folded, int32 "
-                    "biases), stem and head float; a kind studied alone keeps the other at 16 bits")
+                    "the ptq_conv2x Brevitas model (conv2_x stage quantized, BN folded, int32 "
+                    "biases; stem and head float): its 8-bit point IS the deployed int8 model; "
+                    "a kind studied alone keeps the other at 16 bits")
 
 
 # ---- lenet: float model from lenet_npu.model ------------------------------------------------
@@ -145,7 +146,8 @@ def _lenet() -> StudyNet:
                     lambda ds: REPO / "lenet_npu" / "checkpoints" / f"lenet_{ds}.pt",
                     build, calib,
                     "generic Brevitas po2 per-tensor quantizers on every conv/FC input and "
-                    "weight, float biases (stand-in until lenet_npu/quant_model.py is wired)")
+                    "weight, float biases: a stand-in, NOT yet the deployed LeNet-5 path "
+                    "(lenet_npu/quant_model.py is to be wired here)")
 
 
 NETWORKS: dict[str, Callable[[], StudyNet]] = {"conv2x": _conv2x, "lenet": _lenet}

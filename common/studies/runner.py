@@ -65,6 +65,10 @@ def load(ctx: Context) -> Loaded:
     net = network_for(ctx.net)
     fm = net.load_float(ctx.checkpoint)
     x, y = net.test_set(ctx.dataset, ctx.data_dir, ctx.n_test)
+    want = getattr(fm, "in_channels", x.shape[1])
+    if x.shape[1] != want:
+        raise StudyError(f"{ctx.checkpoint}: the model takes {want}-channel images, "
+                         f"{ctx.dataset} has {x.shape[1]}")
     return Loaded(fm, x, y, net.calibration(ctx.dataset, ctx.data_dir, ctx.n_calib))
 
 

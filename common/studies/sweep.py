@@ -96,11 +96,11 @@ def run(ctx: Context, out: Path, bits: list[int], schemes: list[str], modes: lis
     md = [f"# Bit-width sweep: {ctx.net} on {ctx.dataset}", "",
           f"{results[0]['images']} test images; float accuracy "
           f"{float_acc:.2f}%; calibration on {ctx.n_calib} training images.", "",
-          f"- po2 (deployable): {net.deployable_note}; its 8-bit point is the deployed int8 "
-          "model (same code path).",
+          f"- po2 (deployable): {net.deployable_note}.",
           "- asym (the seeds'): Brevitas ShiftedUint8 quantizers (zero point, float scale) "
           "on every conv/FC input and weight, float biases.",
-          "- po2-channel: as asym's coverage, symmetric po2 with one scale per output channel.",
+          "- po2-channel: every conv/FC input and weight, symmetric power-of-two scales, one "
+          "per output channel for weights; float biases.",
           f"- 1 bit, symmetric narrow range: {ONE_BIT_NOTE}.", "",
           md_table(header, table)]
     write_text(out / "sweep.md", "\n".join(md) + "\n")
