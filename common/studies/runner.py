@@ -115,6 +115,7 @@ class ResultCache:
 
 
 def _call(task: Task, ctx: Context, config: dict) -> dict:
+    """Worker-side call: one torch thread per worker (the workers share the cores)."""
     torch.set_num_threads(1)
     return task(ctx, config)
 
@@ -149,7 +150,7 @@ def run_configs(study: str, task: Task, ctx: Context, configs: list[dict],
             _run_ray(task, ctx, configs, todo, ray_address, done)
         elif jobs <= 1 or len(todo) <= 1:
             for i in todo:
-                done(i, _call(task, ctx, configs[i]))
+                done(i, task(ctx, configs[i]))
         else:
             import multiprocessing as mp
 
