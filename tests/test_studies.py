@@ -273,6 +273,23 @@ def test_cli_formats_and_fxp(lenet_ck, tmp_path, capsys):
     text = (out / "formats.csv").read_text().splitlines()
     assert text[0] == "mode,format,accuracy_pct,delta_vs_float32" and len(text) == 5
     assert (out / "formats.png").stat().st_size > 1000 and (out / "formats.md").is_file()
+    out = tmp_path / "x"
+    assert studies_main(["fxp-search", "--net", "lenet", "--checkpoint", str(lenet_ck),
+                         "--data-dir", "data/mnist", "--images", "30", "--val", "30",
+                         "--budget", "2", "--out", str(out), "--no-progress"]) == 0
+    import csv
+    rows = list(csv.DictReader((out / "fxp.csv").open()))
+    assert [r["layer"] for r in rows] == ["conv1", "conv2", "fc1", "fc2", "fc3"]
+    total_bits = total_mult = 0
+    for r in rows:                      # the claimed costs, recomputed from the table
+        v = {k: int(r[k]) for k in r if k not in ("layer", "type", "npu_int8")}
+        assert v["memory_bits"] == (v["w_bw"] * v["weights"] + v["b_bw"] * v["biases"]
+                                    + v["a_bw"] * v["out_elems"])
+        assert v["mult_cost"] == v["w_bw"] * v["weights"] * v["a_bw"] * v["out_positions"]
+        total_bits += v["memory_bits"]
+        total_mult += v["mult_cost"]
+    md = (out / "fxp.md").read_text()
+    assert f"memory {total_bits / 8 / 1024:.2f} KiB" in md and f"cost {total_mult} vs" in md
     with pytest.raises(StudyError, match="no lenet checkpoint"):
         studies_main(["sweep", "--net", "lenet", "--checkpoint", str(tmp_path / "none.pt")])
     with pytest.raises(StudyError, match="--bits"):
