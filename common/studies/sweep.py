@@ -32,6 +32,9 @@ def configs(bits: list[int], schemes: list[str], modes: list[str]) -> list[dict]
     return out
 
 
+# The seeds' notebook figures (LeNet-5, MNIST, asymmetric PTQ, full test set), for comparison.
+SEEDS_FIGURES = {("lenet", "mnist"): {1: 9.74, 2: 10.5, 3: 75.74, 4: 96.78, 5: 98.7,
+                                      6: 98.96, 7: 99.06, 8: 99.04}}
 ONE_BIT_SHORT = "not a result: 1-bit narrow weights are all 0 (see note)"
 
 
@@ -101,7 +104,11 @@ def run(ctx: Context, out: Path, bits: list[int], schemes: list[str], modes: lis
           "on every conv/FC input and weight, float biases.",
           "- po2-channel: every conv/FC input and weight, symmetric power-of-two scales, one "
           "per output channel for weights; float biases.",
-          f"- 1 bit, symmetric narrow range: {ONE_BIT_NOTE}.", "",
+          f"- 1 bit, symmetric narrow range: {ONE_BIT_NOTE}.",
+          *([f"- the seeds' notebook (asym, wa, their own float model, full test set): "
+             + ", ".join(f"{b} bits {a}%" for b, a in
+                         SEEDS_FIGURES[(ctx.net, ctx.dataset)].items())]
+            if (ctx.net, ctx.dataset) in SEEDS_FIGURES else []), "",
           md_table(header, table)]
     write_text(out / "sweep.md", "\n".join(md) + "\n")
     print(text_table(header, table))
