@@ -8,7 +8,7 @@ NET    ?= conv2x
 # the network's folder, from the registry in common/network.py
 NET_DIR = $(shell $(PY) -c "from common.network import folder_of; print(folder_of('$(NET)'))")
 
-.PHONY: all venv run_py test pytest lit bench clean features
+.PHONY: all venv run_py test pytest lit bench clean features studies
 
 all: venv
 	$(MAKE) -C $(NET_DIR) PYTHON=$(abspath $(PY))
@@ -43,8 +43,17 @@ lit: venv
 bench: venv
 	$(PY) -m common.bench --out bench-results.txt
 
+# Small versions of the three quantization studies (LeNet-5 on the embedded MNIST subset;
+# needs its float checkpoint: LENET_CHECKPOINT=...). Outputs under studies-out/.
+LENET_CHECKPOINT ?= lenet_npu/checkpoints/lenet_mnist.pt
+STUDY_ARGS = --net lenet --dataset mnist --data-dir data/mnist --checkpoint $(LENET_CHECKPOINT) --quick
+studies: venv
+	$(PY) -m common.studies sweep $(STUDY_ARGS) --out studies-out/sweep-lenet-mnist
+	$(PY) -m common.studies formats $(STUDY_ARGS) --out studies-out/formats-lenet-mnist
+	$(PY) -m common.studies fxp-search $(STUDY_ARGS) --out studies-out/fxp-lenet-mnist
+
 clean:
-	rm -rf build .pytest_cache .hypothesis bench-results.txt
+	rm -rf build .pytest_cache .hypothesis bench-results.txt studies-out
 	find tests/lit -name Output -type d -prune -exec rm -rf {} +
 	$(MAKE) -C ptq_conv2x clean
 	$(MAKE) -C lenet_npu clean

@@ -57,35 +57,39 @@ def act_quantizers(rounding: RoundingMode) -> tuple[type, type]:
     return Int8ActPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
 
 
-def quant_conv(conv_w: torch.Tensor, conv_b: torch.Tensor, padding: int = 0) -> QuantConv2d:
-    """A QuantConv2d (int8 po2 weights, int32 bias) initialised with folded float params."""
+def quant_conv(conv_w: torch.Tensor, conv_b: torch.Tensor, padding: int = 0,
+               bits: int = 8) -> QuantConv2d:
+    """A QuantConv2d (po2 weights, ``bits`` wide, narrow range; int32 bias) initialised with
+    folded float params. bits = 8 is the deployed int8 path; other widths serve the studies."""
     o, i, kh, kw = conv_w.shape
     q = QuantConv2d(i, o, (kh, kw), padding=padding, bias=True,
-                    weight_quant=Int8WeightPerTensorFixedPoint, bias_quant=Int32Bias,
-                    return_quant_tensor=True)
+                    weight_quant=Int8WeightPerTensorFixedPoint, weight_bit_width=bits,
+                    bias_quant=Int32Bias, return_quant_tensor=True)
     with torch.no_grad():
         q.weight.copy_(conv_w)
         q.bias.copy_(conv_b)
     return q
 
 
-def quant_linear(fc_w: torch.Tensor, fc_b: torch.Tensor) -> QuantLinear:
-    """A QuantLinear (int8 po2 weights, int32 bias) initialised with float params (O, I)."""
+def quant_linear(fc_w: torch.Tensor, fc_b: torch.Tensor, bits: int = 8) -> QuantLinear:
+    """A QuantLinear (po2 weights, ``bits`` wide, narrow range; int32 bias) initialised with
+    float params (O, I); bits = 8 is the deployed path."""
     o, i = fc_w.shape
     q = QuantLinear(i, o, bias=True, weight_quant=Int8WeightPerTensorFixedPoint,
-                    bias_quant=Int32Bias, return_quant_tensor=True)
+                    weight_bit_width=bits, bias_quant=Int32Bias, return_quant_tensor=True)
     with torch.no_grad():
         q.weight.copy_(fc_w)
         q.bias.copy_(fc_b)
     return q
 
 
-def quant_act(rounding: RoundingMode, signed: bool) -> nn.Module:
-    """QuantIdentity (int8) or QuantReLU (uint8) returning QuantTensors."""
+def quant_act(rounding: RoundingMode, signed: bool, bits: int = 8) -> nn.Module:
+    """QuantIdentity (int8) or QuantReLU (uint8) returning QuantTensors; ``bits`` wide
+    (8 is the deployed path; other widths serve the studies)."""
     i8, u8 = act_quantizers(rounding)
     if signed:
-        return QuantIdentity(act_quant=i8, return_quant_tensor=True)
-    return QuantReLU(act_quant=u8, return_quant_tensor=True)
+        return QuantIdentity(act_quant=i8, bit_width=bits, return_quant_tensor=True)
+    return QuantReLU(act_quant=u8, bit_width=bits, return_quant_tensor=True)
 
 
 @torch.no_grad()

@@ -33,20 +33,20 @@ def _value(t):
 class QuantLeNet5(nn.Module):
     """Fake-quantized LeNet-5 built from a float one; ``forward`` gives log-probabilities."""
 
-    def __init__(self, fm: LeNet5, rounding: RoundingMode):
+    def __init__(self, fm: LeNet5, rounding: RoundingMode, bits_w: int = 8, bits_a: int = 8):
         super().__init__()
         self.rounding = RoundingMode(rounding)
         self.in_channels = fm.in_channels
-        self.in_q = quant_act(rounding, signed=False)
+        self.in_q = quant_act(rounding, signed=False, bits=bits_a)
         self.conv1 = quant_conv(fm.conv1.weight, fm.conv1.bias,
-                                padding=conv1_padding(fm.in_channels))
-        self.conv2 = quant_conv(fm.conv2.weight, fm.conv2.bias)
-        self.fc1 = quant_linear(fm.fc1.weight, fm.fc1.bias)
-        self.fc2 = quant_linear(fm.fc2.weight, fm.fc2.bias)
-        self.fc3 = quant_linear(fm.fc3.weight, fm.fc3.bias)
+                                padding=conv1_padding(fm.in_channels), bits=bits_w)
+        self.conv2 = quant_conv(fm.conv2.weight, fm.conv2.bias, bits=bits_w)
+        self.fc1 = quant_linear(fm.fc1.weight, fm.fc1.bias, bits=bits_w)
+        self.fc2 = quant_linear(fm.fc2.weight, fm.fc2.bias, bits=bits_w)
+        self.fc3 = quant_linear(fm.fc3.weight, fm.fc3.bias, bits=bits_w)
         for name in ACTS.values():
             if name != "in_q":
-                setattr(self, name, quant_act(rounding, signed=False))
+                setattr(self, name, quant_act(rounding, signed=False, bits=bits_a))
         self.pool = nn.MaxPool2d(2)
 
     def trace(self, x: torch.Tensor) -> dict:
@@ -87,12 +87,13 @@ def _ints(q) -> np.ndarray:
     return torch.round(q.value / q.scale).to(torch.int64).numpy()
 
 def build_quant_model(float_model: LeNet5, calib_images: torch.Tensor,
-                      rounding: RoundingMode, batch: int = 64,
-                      progress: bool = True) -> QuantLeNet5:
+                      rounding: RoundingMode, batch: int = 64, progress: bool = True,
+                      bits_w: int = 8, bits_a: int = 8) -> QuantLeNet5:
     """Build the Brevitas model of ``float_model`` and calibrate it on ``calib_images``
-    (N, C, H, W float in [0, 1], training images)."""
+    (N, C, H, W float in [0, 1], training images); bits_w / bits_a: weight / activation
+    widths (8 = the deployed int8 model, other widths for the studies)."""
     float_model.eval()
-    qm = QuantLeNet5(float_model, rounding)
+    qm = QuantLeNet5(float_model, rounding, bits_w, bits_a)
     calibrate_for_extraction(qm, calib_images, batch, progress)
     return qm
 

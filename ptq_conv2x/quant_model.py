@@ -24,16 +24,17 @@ from ptq_conv2x.model import Bottleneck, Conv2xNet, fold_bn
 class QuantBottleneck(nn.Module):
     """Quantized bottleneck built from a float one (BN folded)."""
 
-    def __init__(self, fb: Bottleneck, rounding: RoundingMode):
+    def __init__(self, fb: Bottleneck, rounding: RoundingMode, bits_w: int = 8, bits_a: int = 8):
         super().__init__()
-        self.conv1 = quant_conv(*fold_bn(fb.conv1, fb.bn1))
-        self.relu1 = quant_act(rounding, signed=False)
-        self.conv2 = quant_conv(*fold_bn(fb.conv2, fb.bn2), padding=1)
-        self.relu2 = quant_act(rounding, signed=False)
-        self.conv3 = quant_conv(*fold_bn(fb.conv3, fb.bn3))
-        self.proj = quant_conv(*fold_bn(fb.proj, fb.bn_proj)) if fb.proj is not None else None
-        self.add_q = quant_act(rounding, signed=True)
-        self.relu3 = quant_act(rounding, signed=False)
+        self.conv1 = quant_conv(*fold_bn(fb.conv1, fb.bn1), bits=bits_w)
+        self.relu1 = quant_act(rounding, signed=False, bits=bits_a)
+        self.conv2 = quant_conv(*fold_bn(fb.conv2, fb.bn2), padding=1, bits=bits_w)
+        self.relu2 = quant_act(rounding, signed=False, bits=bits_a)
+        self.conv3 = quant_conv(*fold_bn(fb.conv3, fb.bn3), bits=bits_w)
+        self.proj = (quant_conv(*fold_bn(fb.proj, fb.bn_proj), bits=bits_w)
+                     if fb.proj is not None else None)
+        self.add_q = quant_act(rounding, signed=True, bits=bits_a)
+        self.relu3 = quant_act(rounding, signed=False, bits=bits_a)
 
     def forward(self, x):
         h = self.relu2(self.conv2(self.relu1(self.conv1(x))))
@@ -43,15 +44,18 @@ class QuantBottleneck(nn.Module):
 
 
 class QuantConv2xNet(nn.Module):
-    """Float stem, quantized stage (input quantizer + three blocks), float head."""
+    """Float stem, quantized stage (input quantizer + three blocks), float head.
 
-    def __init__(self, float_model: Conv2xNet, rounding: RoundingMode):
+    bits_w / bits_a: weight / activation widths (8 = the deployed int8 model)."""
+
+    def __init__(self, float_model: Conv2xNet, rounding: RoundingMode, bits_w: int = 8,
+                 bits_a: int = 8):
         super().__init__()
         self.rounding = RoundingMode(rounding)
         self.stem = float_model.stem
-        self.in_q = quant_act(rounding, signed=True)
+        self.in_q = quant_act(rounding, signed=True, bits=bits_a)
         self.blocks = nn.ModuleList(
-            [QuantBottleneck(b, rounding) for b in float_model.stage.blocks])
+            [QuantBottleneck(b, rounding, bits_w, bits_a) for b in float_model.stage.blocks])
         self.head = float_model.head
 
     def stage_input(self, x: torch.Tensor):
@@ -95,10 +99,13 @@ def _ints(q) -> np.ndarray:
 
 def build_quant_model(float_model: Conv2xNet, calib_images: torch.Tensor,
                       rounding: RoundingMode, batch: int = 64,
-                      progress: bool = True) -> QuantConv2xNet:
-    """Fold BN, build the Brevitas model, calibrate on ``calib_images`` (N,C,32,32 float)."""
+                      progress: bool = True, bits_w: int = 8,
+                      bits_a: int = 8) -> QuantConv2xNet:
+    """Fold BN, build the Brevitas model, calibrate on ``calib_images`` (N,C,32,32 float).
+
+    bits_w / bits_a other than 8 are for the quantization studies (not deployable)."""
     float_model.eval()
-    qm = QuantConv2xNet(float_model, rounding)
+    qm = QuantConv2xNet(float_model, rounding, bits_w, bits_a)
     calibrate(qm, [calib_images[i:i + batch] for i in range(0, len(calib_images), batch)],
               progress=progress)
     enable_bias_cache(qm)
