@@ -184,8 +184,9 @@ def lenet_ctx(ck, n=100):
 
 
 def test_conv2x_8bit_sweep_point_is_the_deployed_model(tmp_path):
+    from common.pipeline import prepare, ptq_config
     from ptq_conv2x.model import Conv2xNet
-    from ptq_conv2x.pipeline import prepare, ptq_config
+    from ptq_conv2x.network import NETWORK
     torch.manual_seed(0)
     m = Conv2xNet()
     x = torch.from_numpy(to_float_tensor_input(
@@ -199,8 +200,8 @@ def test_conv2x_8bit_sweep_point_is_the_deployed_model(tmp_path):
                   "data/fashion-mnist", 6, 4)
     cfg = {"scheme": "po2", "mode": "wa", "bits": 8}
     built = sweep.build(ctx, cfg)          # what sweep.evaluate scores
-    deployed = prepare(ck, ptq_config("fashion-mnist", calib_images=4), "data/fashion-mnist",
-                       progress=False).quant_model
+    deployed = prepare(NETWORK, ck, ptq_config(NETWORK, "fashion-mnist", calib_images=4),
+                       "data/fashion-mnist", progress=False).quant_model
     xt, yt = network_for("conv2x").test_set("fashion-mnist", "data/fashion-mnist", 6)
     with torch.no_grad():
         assert torch.equal(built(xt), deployed(xt))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from common.cli import run_cli
 from common.studies import StudyError, formats, fxp, sweep
-from common.studies.nets import NETWORKS, checkpoint_sha256, network_for
+from common.network import REGISTRY
+from common.studies.nets import checkpoint_sha256, network_for
 from common.studies.runner import Context
 
 QUICK = {"images": 500, "calib": 64, "val": 500, "bits": "1,2,4,8"}
@@ -39,7 +40,7 @@ def _choices(text: str, known: tuple[str, ...], what: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m common.studies", description=__doc__)
     ap.add_argument("study", choices=["sweep", "formats", "fxp-search"])
-    ap.add_argument("--net", required=True, choices=sorted(NETWORKS))
+    ap.add_argument("--net", required=True, choices=sorted(REGISTRY))
     ap.add_argument("--dataset", help="default: the network's own (lenet mnist, conv2x "
                     "fashion-mnist)")
     ap.add_argument("--data-dir", help="folder of the dataset files (default: system, then "
