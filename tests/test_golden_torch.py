@@ -138,19 +138,21 @@ def test_maxpool2x2(seed, shape, dt):
     same(lambda: golden.maxpool2x2(x), lambda: fast.maxpool2x2(x))
 
 
-def test_float32_path_at_its_bound_is_exact():
-    """Sums just under 2**24 (the float32 proof's limit) stay exact; one more tap goes
-    to float64 and stays exact too."""
+@pytest.mark.parametrize("n,hw", [(1, 6), (4, 32)])
+def test_float32_path_at_its_bound_is_exact(n, hw):
+    """Sums just under 2**24 (the float32 proof's limit; conv2_x's 3x3 shape) stay exact;
+    the half-up term pushes the bound over, to float64, exact too."""
     c = 64
-    w = np.full((2, c, 3, 3), 113, np.int8)            # 255 * 113 * 576 = 16_597_440
-    w[1] = -113
-    x = np.full((1, c, 6, 6), 255, np.uint8)
-    b = np.array([2**24 - 1 - 16_597_440, -(2**24 - 1 - 16_597_440)], np.int32)
+    sign = np.where(np.arange(c) % 2 == 0, 1, -1).astype(np.int8)[:, None, None, None]
+    w = np.full((c, c, 3, 3), 113, np.int8) * sign     # 255 * 113 * 576 = 16_597_440
+    x = np.random.default_rng(n).integers(200, 256, (n, c, hw, hw), dtype=np.uint8)
+    x[:, :, 1:-1, 1:-1] = 255
+    b = (sign.reshape(c).astype(np.int64) * (2**24 - 1 - 16_597_440)).astype(np.int32)
     for rounding in ("half_even", "half_up"):
         for shift in (0, 1, 7, 23, 24, 31, -1):
             same(lambda: golden.conv_requant(x, w, b, shift, rounding, np.int8, 1),
                  lambda: fast.conv_requant(x, w, b, shift, rounding, np.int8, 1))
-        same(lambda: golden.conv2d_acc(x, w, b, 1), lambda: fast.conv2d_acc(x, w, b, 1))
+    same(lambda: golden.conv2d_acc(x, w, b, 1), lambda: fast.conv2d_acc(x, w, b, 1))
     assert fast._exact_dtype(2**24 - 1) == torch.float32
     assert fast._exact_dtype(2**24) == torch.float64
 
