@@ -26,6 +26,37 @@ def _nchw(x: np.ndarray) -> tuple[np.ndarray, bool]:
     raise ValueError(f"expected (C, H, W) or (N, C, H, W), got shape {a.shape}")
 
 
+def abs_max(a: np.ndarray) -> int:
+    """Largest magnitude in an integer array (0 when empty), as a python int."""
+    return max(-int(a.min()), int(a.max())) if a.size else 0
+
+
+def check_conv(x_shape: tuple[int, ...], x_absmax: int, w: np.ndarray,
+               b: np.ndarray | None, padding: int) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Check a convolution of an (N, C, H, W) integer input of largest magnitude
+    ``x_absmax``; returns (w, b or None, padding) as arrays / int.
+
+    Raises ValueError for mismatched shapes, non-integer weights, a kernel larger than the
+    padded input, or operands whose sums could leave the exact float64 range
+    (max|x| * max|w| * C*KY*KX >= 2**52).
+    """
+    wa = np.asarray(w)
+    if wa.ndim != 4 or wa.shape[1] != x_shape[1]:
+        raise ValueError(f"weights {wa.shape} do not match input channels {x_shape[1]}")
+    if wa.dtype.kind not in "iu":
+        raise ValueError("conv2d_acc: integer inputs and weights required")
+    p = int(padding)
+    o, c, ky, kx = wa.shape
+    if x_shape[2] + 2 * p - ky + 1 < 1 or x_shape[3] + 2 * p - kx + 1 < 1:
+        raise ValueError("conv2d_acc: kernel larger than padded input")
+    if x_absmax * abs_max(wa) * c * ky * kx >= _EXACT_LIMIT:
+        raise ValueError("conv2d_acc: sums could exceed exact float64 range")
+    bb = None if b is None else np.asarray(b)
+    if bb is not None and bb.shape != (o,):
+        raise ValueError(f"bias shape {bb.shape} != ({o},)")
+    return wa, bb, p
+
+
 def conv2d_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
                padding: int = 0) -> np.ndarray:
     """Integer convolution, stride 1, zero padding ``padding`` on all four sides.
@@ -33,23 +64,15 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     x: (N, C, H, W) or (C, H, W) integers; w: (O, C, KY, KX); b: (O,) or None.
     Returns the int64 accumulator (N, O, H+2p-KY+1, W+2p-KX+1) (N dropped for CHW).
     Raises ValueError when a value (bias included) leaves the int32 range: the kernels
-    accumulate in int32, so such inputs are outside their contract.
+    accumulate in int32, so such inputs are outside their contract (and see check_conv).
     """
     xa, squeeze = _nchw(x)
-    wa = np.asarray(w)
-    if wa.ndim != 4 or wa.shape[1] != xa.shape[1]:
-        raise ValueError(f"weights {wa.shape} do not match input channels {xa.shape[1]}")
-    if xa.dtype.kind not in "iu" or wa.dtype.kind not in "iu":
+    if xa.dtype.kind not in "iu":
         raise ValueError("conv2d_acc: integer inputs and weights required")
-    p = int(padding)
+    wa, bb, p = check_conv(xa.shape, abs_max(xa), w, b, padding)
     o, c, ky, kx = wa.shape
     n, _, h, wd = xa.shape
     ho, wo = h + 2 * p - ky + 1, wd + 2 * p - kx + 1
-    if ho < 1 or wo < 1:
-        raise ValueError("conv2d_acc: kernel larger than padded input")
-    bound = float(np.abs(xa).max(initial=0)) * float(np.abs(wa).max(initial=0)) * c * ky * kx
-    if bound >= _EXACT_LIMIT:
-        raise ValueError("conv2d_acc: sums could exceed exact float64 range")
     xp = np.zeros((n, c, h + 2 * p, wd + 2 * p), dtype=np.float64)
     xp[:, :, p:p + h, p:p + wd] = xa
     wf = wa.astype(np.float64)
@@ -59,10 +82,7 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
             window = xp[:, :, dy:dy + ho, dx:dx + wo]           # (N, C, Ho, Wo)
             acc += np.einsum("nchw,oc->nohw", window, wf[:, :, dy, dx], optimize=True)
     out = np.rint(acc).astype(np.int64)
-    if b is not None:
-        bb = np.asarray(b)
-        if bb.shape != (o,):
-            raise ValueError(f"bias shape {bb.shape} != ({o},)")
+    if bb is not None:
         out += bb.astype(np.int64)[None, :, None, None]
     if out.size and (out.min() < -2**31 or out.max() > 2**31 - 1):
         raise ValueError("conv2d_acc: accumulator exceeds int32 (kernel contract)")
@@ -118,6 +138,21 @@ def maxpool2x2(x: np.ndarray) -> np.ndarray:
     return v.max(axis=(-3, -1))
 
 
+def check_fc(x_shape: tuple[int, ...], w: np.ndarray, b: np.ndarray | None
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Check a fully connected layer of an (N, I) integer input; returns (w, b or None);
+    raises ValueError for mismatched shapes or non-integer weights."""
+    wa = np.asarray(w)
+    if len(x_shape) != 2 or wa.ndim != 2 or wa.shape[1] != x_shape[1]:
+        raise ValueError(f"fc_acc: weights {wa.shape} do not match input {tuple(x_shape)}")
+    if wa.dtype.kind not in "iu":
+        raise ValueError("fc_acc: integer inputs and weights required")
+    bb = None if b is None else np.asarray(b)
+    if bb is not None and bb.shape != (wa.shape[0],):
+        raise ValueError(f"bias shape {bb.shape} != ({wa.shape[0]},)")
+    return wa, bb
+
+
 def fc_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     """Integer fully connected layer: x (N, I) or (I,) integers, w (O, I) int8,
     b (O,) int32 or None -> int64 accumulator (N, O) (or (O,)). Raises ValueError when
@@ -125,16 +160,11 @@ def fc_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndar
     xa = np.asarray(x)
     squeeze = xa.ndim == 1
     xa = xa[None] if squeeze else xa
-    wa = np.asarray(w)
-    if xa.ndim != 2 or wa.ndim != 2 or wa.shape[1] != xa.shape[1]:
-        raise ValueError(f"fc_acc: weights {wa.shape} do not match input {xa.shape}")
-    if xa.dtype.kind not in "iu" or wa.dtype.kind not in "iu":
+    if xa.dtype.kind not in "iu":
         raise ValueError("fc_acc: integer inputs and weights required")
+    wa, bb = check_fc(xa.shape, w, b)
     out = xa.astype(np.int64) @ wa.astype(np.int64).T
-    if b is not None:
-        bb = np.asarray(b)
-        if bb.shape != (wa.shape[0],):
-            raise ValueError(f"bias shape {bb.shape} != ({wa.shape[0]},)")
+    if bb is not None:
         out += bb.astype(np.int64)[None, :]
     if out.size and (out.min() < -2**31 or out.max() > 2**31 - 1):
         raise ValueError("fc_acc: accumulator exceeds int32 (kernel contract)")

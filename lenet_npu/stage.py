@@ -30,10 +30,11 @@ Device facts (lenet_npu/aie2.py; the one place they are written down):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import ModuleType
 
 import numpy as np
 
-from common import golden, layouts
+from common import golden_torch, layouts
 from common.intlayer import IntLayer
 from common.quant import RoundingMode
 
@@ -213,18 +214,19 @@ def stage_from_bundle(m: dict, a: dict[str, np.ndarray], where: str) -> IntLeNet
     return p
 
 
-def golden_stage(p: IntLeNet, x: np.ndarray) -> np.ndarray:
-    """Integer reference: uint8 NCHW images (N, C, H, W) -> int32 logits (N, 10)."""
+def golden_stage(p: IntLeNet, x: np.ndarray, ops: ModuleType = golden_torch) -> np.ndarray:
+    """Integer reference: uint8 NCHW images (N, C, H, W) -> int32 logits (N, 10).
+    ``ops``: common.golden_torch (fast, default) or common.golden (the reference formulas)."""
     r, L = p.rounding, p.layers
-    h = golden.conv_requant(x, L["conv1"].weight, L["conv1"].bias, L["conv1"].shift, r,
-                            np.uint8, padding=p.conv1_padding)
-    h = golden.maxpool2x2(h)
-    h = golden.conv_requant(h, L["conv2"].weight, L["conv2"].bias, L["conv2"].shift, r,
-                            np.uint8)
-    h = golden.maxpool2x2(h).reshape(len(h), -1)
-    h = golden.fc_requant(h, L["fc1"].weight, L["fc1"].bias, L["fc1"].shift, r, np.uint8)
-    h = golden.fc_requant(h, L["fc2"].weight, L["fc2"].bias, L["fc2"].shift, r, np.uint8)
-    return golden.fc_acc(h, L["fc3"].weight, L["fc3"].bias).astype(np.int32)
+    h = ops.conv_requant(x, L["conv1"].weight, L["conv1"].bias, L["conv1"].shift, r,
+                         np.uint8, padding=p.conv1_padding)
+    h = ops.maxpool2x2(h)
+    h = ops.conv_requant(h, L["conv2"].weight, L["conv2"].bias, L["conv2"].shift, r,
+                         np.uint8)
+    h = ops.maxpool2x2(h).reshape(len(h), -1)
+    h = ops.fc_requant(h, L["fc1"].weight, L["fc1"].bias, L["fc1"].shift, r, np.uint8)
+    h = ops.fc_requant(h, L["fc2"].weight, L["fc2"].bias, L["fc2"].shift, r, np.uint8)
+    return ops.fc_acc(h, L["fc3"].weight, L["fc3"].bias).astype(np.int32)
 
 
 def random_stage(in_channels: int = 1, rounding: str = "half_even",

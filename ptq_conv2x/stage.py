@@ -19,11 +19,12 @@ YCXC8 rows on the device (common.layouts).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from common import golden
+from common import golden_torch
 from common.bundle import BundleError
 from common.intlayer import IntLayer
 from common.layouts import (conv_params_nbytes, from_yc8x, pack_conv_params, to_yc8x,
@@ -177,21 +178,22 @@ def extract(qm) -> IntStage:
     return IntStage(blocks, RoundingMode(qm.rounding), scales)
 
 
-def golden_stage(p: IntStage, x: np.ndarray) -> np.ndarray:
-    """Integer reference of the stage: int8 NCHW (N,64,32,32) -> uint8 (N,256,32,32)."""
+def golden_stage(p: IntStage, x: np.ndarray, ops: ModuleType = golden_torch) -> np.ndarray:
+    """Integer reference of the stage: int8 NCHW (N,64,32,32) -> uint8 (N,256,32,32).
+    ``ops``: common.golden_torch (fast, default) or common.golden (the reference formulas)."""
     r = p.rounding
     for b in p.blocks:
-        h = golden.conv_requant(x, b.conv1.weight, b.conv1.bias, b.conv1.shift, r, np.uint8)
-        h = golden.conv_requant(h, b.conv2.weight, b.conv2.bias, b.conv2.shift, r, np.uint8,
-                                padding=1)
+        h = ops.conv_requant(x, b.conv1.weight, b.conv1.bias, b.conv1.shift, r, np.uint8)
+        h = ops.conv_requant(h, b.conv2.weight, b.conv2.bias, b.conv2.shift, r, np.uint8,
+                             padding=1)
         if b.proj is not None:
-            x = golden.conv_skip_proj_add(h, b.conv3.weight, b.conv3.bias, b.conv3.shift, x,
-                                          b.proj.weight, b.proj.bias, b.proj.shift,
-                                          b.out_shift, r)
+            x = ops.conv_skip_proj_add(h, b.conv3.weight, b.conv3.bias, b.conv3.shift, x,
+                                       b.proj.weight, b.proj.bias, b.proj.shift,
+                                       b.out_shift, r)
         else:
-            x = golden.conv_skip_add(h, b.conv3.weight, b.conv3.bias, b.conv3.shift, x,
-                                     b.skip_in_shift, b.out_shift, r)
-    return x
+            x = ops.conv_skip_add(h, b.conv3.weight, b.conv3.bias, b.conv3.shift, x,
+                                  b.skip_in_shift, b.out_shift, r)
+    return np.asarray(x)
 
 
 def stage_from_bundle(m: dict[str, Any], a: dict[str, np.ndarray], where: str) -> IntStage:
