@@ -12,8 +12,9 @@ import time
 import traceback
 
 from common.checkpoint import atomic_write_bytes
+from common.network import REGISTRY, get_network
 
-ENTRIES = ["common.kernels.bench", "common.emu.bench", "ptq_conv2x.bench"]
+ENTRIES = ["common.kernels.bench", "common.emu.bench"]   # then one per registered network
 
 
 def best_time(fn, repeats: int = 3, warmup: bool = True) -> float:
@@ -41,16 +42,22 @@ def format_rows(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="bench-results.txt")
-    p.add_argument("--only", nargs="*", help="module names to run (default: all)")
+    p.add_argument("--only", nargs="*", help="entries to run: module names or 'network "
+                   "NAME' (default: all)")
     a = p.parse_args(argv)
     lines = [f"# benchmarks {time.strftime('%Y-%m-%d %H:%M:%S')} on {platform.node()} "
              f"({platform.processor() or platform.machine()})"]
     failed = False
-    for mod in a.only or ENTRIES:
+    for mod in a.only or ENTRIES + [f"network {n}" for n in REGISTRY]:
         t0 = time.time()
         print(f"== {mod}", flush=True)
         try:
-            rows = importlib.import_module(mod).run()
+            if mod.startswith("network "):
+                from common.netbench import run_network
+
+                rows = run_network(get_network(mod.split()[1]))
+            else:
+                rows = importlib.import_module(mod).run()
         except Exception:  # noqa: BLE001 - report and go on with the other entries
             failed = True
             msg = traceback.format_exc()

@@ -53,8 +53,9 @@ class IntStage(Protocol):
 
     rounding: Any
 
-    def golden(self, x: np.ndarray) -> np.ndarray:
-        """Integer reference of the offloaded part on integer inputs (N, ...)."""
+    def golden(self, x: np.ndarray, ops: Any = None) -> np.ndarray:
+        """Integer reference of the offloaded part on integer inputs (N, ...); ``ops``:
+        common.golden_torch (default, fast) or common.golden (the reference formulas)."""
 
     def weight_blob(self) -> np.ndarray:
         """int8 parameters of every core, as the design's weight tensor."""
@@ -91,6 +92,8 @@ class Network:
     stage_from_bundle: Callable[[dict, dict, str], Any]
     design_args: Callable[[str, Path, int], list[str]]   # (device, bundle, batch) -> argv
     image_size: Callable[[int], int]  # in_channels -> H = W of the model's input
+    float_split: Callable[[Any], tuple[Callable, Callable]] = None  # float model ->
+    #                                 (layers before the offload, the offloaded layers)
     train_recipe: Any = None          # common.training.TrainRecipe
     images_per_call: int = 1          # default batch B of the design
     datasets: tuple[str, ...] = ("fashion-mnist", "mnist", "cifar10", "svhn")

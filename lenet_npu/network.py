@@ -42,6 +42,7 @@ NETWORK = Network(
     stage_from_bundle=stage_from_bundle,
     design_args=design_args,
     image_size=input_size,
+    float_split=lambda fm: (nn.Identity(), fm.logits),
     images_per_call=DEFAULT_BATCH,
     train_recipe=TrainRecipe(make_optimizer=adam_cosine, loss=nn.NLLLoss, epochs=20, batch=64,
                              lr=1e-3, description="Adam, cosine LR, NLL on log-softmax"),

@@ -133,8 +133,9 @@ class IntLeNet:
         return t
 
     # ---- common.network.IntStage
-    def golden(self, x: np.ndarray) -> np.ndarray:
-        return golden_stage(self, x)
+    def golden(self, x: np.ndarray, ops: ModuleType = golden_torch) -> np.ndarray:
+        """Integer reference: uint8 NCHW images -> int32 logits (N, 10)."""
+        return golden_stage(self, x, ops)
 
     def device_inputs(self, x: np.ndarray, batch: int) -> np.ndarray:
         """uint8 NCHW images (n <= batch) -> images tensor of ``batch`` images (zero

@@ -45,6 +45,7 @@ NETWORK = Network(
     stage_from_bundle=stage_from_bundle,
     design_args=design_args,
     image_size=lambda in_channels: IMG,
+    float_split=lambda fm: (fm.stem, fm.stage),
     train_recipe=TrainRecipe(make_optimizer=sgd_one_cycle, loss=nn.CrossEntropyLoss, epochs=5,
                              batch=128, lr=0.2, weight_decay=5e-4, threads=2,
                              per_image_shift=False, autocast_bf16=True,

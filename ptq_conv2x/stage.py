@@ -90,9 +90,9 @@ class IntStage:
             t[base + 3, :4] = (b.conv3.shift, b.out_shift, b.skip_in_shift, r)
         return t
 
-    def golden(self, x: np.ndarray) -> np.ndarray:
+    def golden(self, x: np.ndarray, ops: ModuleType = golden_torch) -> np.ndarray:
         """Integer reference: int8 NCHW (N,64,32,32) -> uint8 (N,256,32,32)."""
-        return golden_stage(self, x)
+        return golden_stage(self, x, ops)
 
     # ---- device tensors: one image per call, YCXC8 rows
     def device_inputs(self, x: np.ndarray, batch: int = 1) -> np.ndarray:

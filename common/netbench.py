@@ -1,0 +1,171 @@
+"""Benchmark rows of one network (run by `make bench` for every registered network).
+
+Rows: float vs int8 top-1 on the whole test set of each dataset the network ships a
+checkpoint for (int8 = the Brevitas fake-quant model, which the integer path matches bit
+for bit) and the share of images whose int8 prediction equals the float one; images/s of
+the float PyTorch forward of the offloaded layers, of the integer golden model (torch and
+the numpy reference) and of the full-design emulation (one process and EMU_JOBS processes),
+interleaved on the same images; the emulator's NPU time per image at batch 1 and at the
+design's default batch B with the stated dispatch and weight-transfer costs, next to the
+compute floor.
+
+Assumptions of the NPU time model (not measured here: no NPU on this machine):
+DISPATCH_US per design call (host runtime / XRT command submission) and the weight blob
+streamed once per call over one shim DMA channel at SHIM_GBPS; compute = the emulator's
+lower bound, the busiest tile's MACs / MACs per cycle at 1 GHz.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from common import golden
+from common.bench import best_time
+from common.datasets import DatasetError
+from common.network import Network
+
+EMU_IMAGES = 24       # images of the speed passes (a multiple of LeNet's default B = 8)
+EMU_JOBS = 2          # = torch threads of the float forward
+ROUNDS = 5            # speed figures: best of ROUNDS interleaved passes
+CHUNK = 24            # images per batched forward
+DISPATCH_US = 30.0    # assumed host dispatch cost per call
+SHIM_GBPS = 4.0       # assumed weight-stream bandwidth: one shim DMA channel, 4 B/cycle at 1 GHz
+
+
+def _predict(fn, x: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return np.concatenate([fn(x[i:i + CHUNK]).argmax(1).numpy()
+                               for i in range(0, len(x), CHUNK)])
+
+
+def accuracy_rows(net: Network, dataset: str) -> list[dict]:
+    """Float vs int8 top-1 and same-as-float share on the full test set of ``dataset``."""
+    from common.pipeline import eval_dataset, prepare, ptq_config
+
+    cfg = ptq_config(net, dataset)
+    prep = prepare(net, net.checkpoint_for(dataset), cfg, progress=False)
+    ds = eval_dataset(dataset, "test", None, None)
+    x = net.input_tensor(ds.images)
+    pf, pq = _predict(prep.float_model, x), _predict(prep.quant_model, x)
+    acc_f = 100.0 * float(np.mean(pf == ds.labels))
+    acc_q = 100.0 * float(np.mean(pq == ds.labels))
+    tag = f"{net.name} {dataset}"
+    return [
+        {"name": f"{tag} float top-1", "value": acc_f, "unit": "%",
+         "note": f"{len(ds)} test images from {ds.source}"},
+        {"name": f"{tag} int8 top-1 (Brevitas = integer path)", "value": acc_q, "unit": "%",
+         "note": f"rounding {cfg['rounding']}"},
+        {"name": f"{tag} int8 - float", "value": acc_q - acc_f, "unit": "points", "note": ""},
+        {"name": f"{tag} int8 prediction = float prediction", "value":
+         100.0 * float(np.mean(pf == pq)), "unit": "%", "note": ""},
+    ]
+
+
+def speed_rows(net: Network) -> list[dict]:
+    """Float offloaded layers vs golden vs emulation on the same images; NPU time model."""
+    from common.emu.pool import EmulationPool
+    from common.host import EmulatedOffload
+    from common.kernels.host import engine_name
+    from common.pipeline import eval_dataset, prepare, ptq_config, save_bundle
+
+    dataset = net.default_dataset
+    cfg = ptq_config(net, dataset)
+    checkpoint = net.checkpoint_for(dataset)
+    prep = prepare(net, checkpoint, cfg, progress=False)
+    qm, fm, stage = prep.quant_model, prep.float_model, prep.stage
+    x = net.input_tensor(eval_dataset(dataset, "test", None, EMU_IMAGES).images)
+    before, offloaded = net.float_split(fm)
+    with torch.no_grad():
+        x_off = before(x)
+        ins = qm.offload_input(x)
+    gold = stage.golden(ins)
+    gold_mism = int(np.count_nonzero(gold != stage.golden(ins, golden)))
+    bundle = net.build_dir / "bench_bundle.npz"
+    save_bundle(net, bundle, stage, checkpoint, cfg)
+    b = net.images_per_call
+    args = net.design_args("npu", bundle, b)
+    off = EmulatedOffload(net.design, args)
+    weights = stage.weight_blob()
+    calls = [(min(b, EMU_IMAGES - i), stage.device_inputs(ins[i:i + b], b))
+             for i in range(0, EMU_IMAGES, b)]
+    sets = [[xi, weights, stage.device_outputs(b)] for _, xi in calls]
+    outs: list = []
+    with EmulationPool(net.design, args, EMU_JOBS, fixed={1: weights}) as pool:
+        def pooled() -> None:
+            outs[:] = [o for (o,), _ in pool.imap([[s[0], None, None] for s in sets], [2])]
+
+        def float_part() -> None:
+            with torch.no_grad():
+                offloaded(x_off)
+        passes = {"float": float_part, "golden": lambda: stage.golden(ins),
+                  "numpy": lambda: stage.golden(ins, golden),
+                  "emu": lambda: [off.run(s, [2]) for s in sets], "pool": pooled}
+        for fn in passes.values():                  # warm-up (pool: start-up, loading)
+            fn()
+        times = {k: float("inf") for k in passes}
+        for _ in range(ROUNDS):
+            for k, fn in passes.items():
+                times[k] = min(times[k], best_time(fn, 1, warmup=False))
+    got = np.concatenate([stage.from_device(s[2], n) for (n, _), s in zip(calls, sets)])
+    got_pool = np.concatenate([stage.from_device(o, n) for (n, _), o in zip(calls, outs)])
+    mism = int(np.count_nonzero(got != gold)) + int(np.count_nonzero(got_pool != gold))
+    ips = {k: EMU_IMAGES / t for k, t in times.items()}
+    r = {k: ips["float"] / v for k, v in ips.items()}
+    tag = net.name
+    rows = [
+        {"name": f"{tag} offloaded layers, float torch ({EMU_JOBS} threads)",
+         "value": ips["float"], "unit": "img/s", "note": f"batch {EMU_IMAGES}"},
+        {"name": f"{tag} integer golden model (torch)", "value": ips["golden"], "unit": "img/s",
+         "note": f"{r['golden']:.2f}x the float time (target <= 1.5x); {gold_mism} "
+                 "mismatches vs the numpy reference"},
+        {"name": f"{tag} integer golden reference (numpy)", "value": ips["numpy"],
+         "unit": "img/s", "note": f"{r['numpy']:.1f}x the float time"},
+        {"name": f"{tag} full-design emulation (1 process)", "value": ips["emu"],
+         "unit": "img/s", "note": f"{r['emu']:.1f}x the float time; {b} image(s) per call; "
+                                  f"host kernels: {engine_name()} engine"},
+        {"name": f"{tag} full-design emulation ({EMU_JOBS} processes)", "value": ips["pool"],
+         "unit": "img/s", "note": f"{r['pool']:.1f}x the float time; {mism} mismatches vs "
+                                  "golden in both emulations"},
+    ]
+    return rows + npu_time_rows(net, bundle, weights.nbytes)
+
+
+def npu_time_rows(net: Network, bundle, weight_bytes: int) -> list[dict]:
+    """Modelled NPU time per image at batch 1 and at the default batch, and the floor."""
+    from common import emu
+
+    rows = []
+    batches = sorted({1, net.images_per_call})
+    for b in batches:
+        d = emu.load_design(str(net.design), net.design_args("npu", bundle, b))
+        d.run(*d.random_inputs())
+        s = d.summary()
+        compute_us = s.npu_time_s * 1e6
+        weights_us = weight_bytes / (SHIM_GBPS * 1e3)
+        per_image = (compute_us + DISPATCH_US + weights_us) / b
+        if b == batches[0]:
+            macs = sum(s.tile_macs.values()) / b
+            tiles = len(s.tile_macs)
+            floor_us = macs / (tiles * s.macs_per_cycle * 1e3)
+            rows.append({"name": f"{net.name} {tiles}-tile compute floor (NPU1, 1 GHz)",
+                         "value": floor_us, "unit": "us/img",
+                         "note": f"{macs / 1e6:.2f} M MACs / ({tiles} x {s.macs_per_cycle})"})
+        rows.append({"name": f"{net.name} modelled NPU time, batch {b}", "value": per_image,
+                     "unit": "us/img",
+                     "note": f"compute {compute_us / b:.2f} + dispatch {DISPATCH_US / b:.2f} + "
+                             f"weights {weights_us / b:.2f} ({weight_bytes} B at {SHIM_GBPS} "
+                             f"GB/s); assumed: {DISPATCH_US:.0f} us per call"})
+    return rows
+
+
+def run_network(net: Network) -> list[dict]:
+    """Every row of ``net`` (accuracy for each shipped checkpoint whose data is here)."""
+    torch.set_num_threads(EMU_JOBS)
+    rows: list[dict] = []
+    for dataset in net.checkpoints:
+        try:
+            rows += accuracy_rows(net, dataset)
+        except DatasetError as e:
+            rows.append({"name": f"{net.name} {dataset} accuracy", "value": "skipped",
+                         "unit": "", "note": str(e).splitlines()[0][:120]})
+    return rows + speed_rows(net)
