@@ -77,9 +77,26 @@ class QuantLeNet5(nn.Module):
         logits = _ints(self.trace(x)["fc3"])
         return logits.astype(np.int32), logits.argmax(1)
 
+    def onnx_module(self) -> nn.Module:
+        """Image -> logits (int32 accumulators times their scale), for the QCDQ export."""
+        return _Logits(self)
+
+    def output_scale(self) -> float:
+        """Scale of the int32 logits: s_in * s_w of fc3 (power of two)."""
+        return 2.0 ** extract(self).scales_log2["fc3"]
+
     def predict(self, offload_out: np.ndarray) -> np.ndarray:
         """Argmax of the int32 logits (the one step left on the host)."""
         return np.asarray(offload_out).argmax(1)
+
+
+class _Logits(nn.Module):
+    def __init__(self, qm: "QuantLeNet5"):
+        super().__init__()
+        self.qm = qm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _value(self.qm.trace(x)["fc3"])
 
 
 def _ints(q) -> np.ndarray:

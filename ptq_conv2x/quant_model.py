@@ -84,12 +84,30 @@ class QuantConv2xNet(nn.Module):
         q = self.stage(self.stage_input(x))
         return _ints(q).astype(np.uint8), self.head(q.value).argmax(1).numpy()
 
+    def onnx_module(self) -> nn.Module:
+        """Float stem output -> dequantized uint8 stage output (for the QCDQ export)."""
+        return _OffloadedStage(self)
+
+    def output_scale(self) -> float:
+        """Scale of the stage output (power of two)."""
+        return act_scale(self.blocks[-1].relu3, "stage output")
+
     @torch.no_grad()
     def predict(self, offload_out: np.ndarray) -> np.ndarray:
         """Dequantize the uint8 stage output (scale of the last relu3) and run the head."""
-        s_out = act_scale(self.blocks[-1].relu3, "stage output")
-        return self.head(torch.from_numpy(offload_out.astype(np.float32) * s_out)) \
+        return self.head(torch.from_numpy(offload_out.astype(np.float32) * self.output_scale())) \
             .argmax(1).numpy()
+
+
+class _OffloadedStage(nn.Module):
+    """Stage input quantizer + the three blocks, dequantized output (the ONNX graph)."""
+
+    def __init__(self, qm: "QuantConv2xNet"):
+        super().__init__()
+        self.qm = qm
+
+    def forward(self, stem_out: torch.Tensor) -> torch.Tensor:
+        return self.qm.stage(self.qm.in_q(stem_out)).value
 
 
 def _ints(q) -> np.ndarray:

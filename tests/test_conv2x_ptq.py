@@ -127,7 +127,7 @@ def test_non_po2_scale_is_rejected_naming_layer(prepared):
 
 def test_onnx_qcdq_export_equals_integer_pipeline(prepared, tmp_path):
     """Brevitas QCDQ export run by ONNX Runtime == golden stage (half_even only)."""
-    from ptq_conv2x.export_onnx import export_stage, ort_stage_ints
+    from common.export_onnx import export, ort_ints
     cfg, p = prepared
     qm = p.quant_model
     x = torch.from_numpy(to_float_tensor_input(
@@ -136,10 +136,9 @@ def test_onnx_qcdq_export_equals_integer_pipeline(prepared, tmp_path):
         stem = qm.stem(x)
     if cfg["rounding"] != "half_even":
         with pytest.raises(ValueError, match="half_even"):
-            export_stage(qm, stem[:1], tmp_path / "s.onnx")
+            export(qm, stem[:1], tmp_path / "s.onnx")
         return
     qin, _ = fake_quant_stage_ints(qm, x)
-    export_stage(qm, stem[:1], tmp_path / "s.onnx")
-    got = ort_stage_ints(tmp_path / "s.onnx", stem.numpy(),
-                         2.0 ** p.stage.scales_log2[OUTPUT_SCALE])
+    export(qm, stem[:1], tmp_path / "s.onnx")
+    got = ort_ints(tmp_path / "s.onnx", stem.numpy(), 2.0 ** p.stage.scales_log2[OUTPUT_SCALE])
     assert np.count_nonzero(got != golden_stage(p.stage, qin)) == 0
