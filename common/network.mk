@@ -5,7 +5,7 @@
 #   CHECKPOINT the checkpoint for DATASET (relative to the folder); PTQ_ARGS, DESIGN_ARGS
 #   NET_SRC    the network's own Python sources the bundle depends on
 # Targets: all (bundle + host kernels [+ xclbin with mlir-aie]), bundle, host_kernels,
-# run_py, clean. Variables: ROUNDING=half_even|half_up IMAGES=300 DEVICE=npu|npu2
+# run_py, onnx, clean. Variables: ROUNDING=half_even|half_up IMAGES=300 DEVICE=npu|npu2
 # CALIB=256 EXTRA='more test.py options'.
 PYTHON   ?= python3
 ROUNDING ?= half_even
@@ -23,7 +23,7 @@ PEANO      ?= $(PEANO_INSTALL_DIR)
 KERNEL_SRC := $(wildcard $(ROOT)/common/kernels/*.cc $(ROOT)/common/kernels/*.h)
 PIPELINE_SRC := $(addprefix $(ROOT)/common/,pipeline.py network.py ptq.py quant.py bundle.py)
 
-.PHONY: all bundle host_kernels run_py clean no_toolchain
+.PHONY: all bundle host_kernels run_py onnx clean no_toolchain
 
 all: bundle host_kernels $(if $(and $(filter 1,$(HAVE_AIE)),$(HAVE_AIECC)),$(BUILD)/final.xclbin,no_toolchain)
 
@@ -61,6 +61,10 @@ $(BUILD)/final.xclbin: $(BUILD)/aie.mlir $(BUILD)/npu_kernels.o
 
 run_py: $(BUNDLE)
 	$(PYTHON) test.py --images $(IMAGES) --rounding $(ROUNDING) --device $(DEVICE) $(TEST_ARGS) $(EXTRA)
+
+# Brevitas QCDQ export of the offloaded part, checked with ONNX Runtime (half_even only)
+onnx: $(BUNDLE)
+	$(PYTHON) -m $(NET_PKG).export_onnx $(PTQ_ARGS) --out $(BUILD)/$(NET)_qcdq.onnx
 
 clean:
 	rm -rf $(BUILD)
