@@ -11,7 +11,7 @@ import platform
 import time
 import traceback
 
-from common.checkpoint import atomic_write_bytes
+from common.atomic import atomic_write_bytes
 
 ENTRIES = ["common.kernels.bench", "common.emu.bench", "ptq_conv2x.bench"]
 

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from common import hw  # noqa: E402
+from common.atomic import atomic_write_bytes  # noqa: E402
 from common.bundle import BundleError  # noqa: E402
-from common.checkpoint import atomic_write_bytes  # noqa: E402
 from common.cli import run_cli  # noqa: E402
 from common.checkpoint import CheckpointError  # noqa: E402
 from common.datasets import DatasetError, to_float_tensor_input  # noqa: E402
