@@ -11,7 +11,7 @@ import platform
 import time
 import traceback
 
-from common.checkpoint import atomic_write_bytes
+from common.atomic import atomic_write_bytes
 from common.network import REGISTRY, get_network
 
 ENTRIES = ["common.kernels.bench", "common.emu.bench"]   # then one per registered network

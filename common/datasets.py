@@ -13,8 +13,11 @@ standard system locations (Debian's ``dataset-fashion-mnist`` installs under
 from __future__ import annotations
 
 import gzip
+import io
+import math
 import os
 import pickle
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED_DIR = REPO_ROOT / "data"
 
 IDX_MAGIC_UBYTE = 0x08
+DEFLATE_MAX_RATIO = 1032   # deflate never expands more than ~1032:1 (bounds gzip members)
 SYSTEM_DIRS = {
     "fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")],
     "mnist": [Path("/usr/share/datasets/mnist")],
@@ -64,38 +68,54 @@ class Dataset:
         return len(self.labels)
 
 
-def _open_maybe_gz(path: Path):
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-
-
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file of unsigned bytes (magic 0x00000801 labels, 0x00000803 images)."""
+    """Read one IDX file of unsigned bytes (magic 0x00000801 labels, 0x00000803 images).
+
+    The header's element count is checked against the bytes the file can hold before
+    anything is allocated (for .gz files: at most DEFLATE_MAX_RATIO x the file size), and
+    a .gz is read in chunks, never past that count.
+    """
     path = Path(path)
     try:
-        with _open_maybe_gz(path) as f:
-            raw = f.read()
+        size = path.stat().st_size
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            head = f.read(4)
+            if len(head) < 4:
+                raise DatasetError(f"{path}: truncated: {len(head)} bytes, no IDX header")
+            zero, dtype_code, ndim = int.from_bytes(head[0:2], "big"), head[2], head[3]
+            if zero != 0 or dtype_code != IDX_MAGIC_UBYTE or ndim not in (1, 3):
+                raise DatasetError(
+                    f"{path}: bad magic number 0x{int.from_bytes(head, 'big'):08x}; expected "
+                    "0x00000801 (labels) or 0x00000803 (images): not an IDX file of unsigned "
+                    "bytes")
+            raw_dims = f.read(4 * ndim)
+            if len(raw_dims) < 4 * ndim:
+                raise DatasetError(f"{path}: truncated header ({4 + len(raw_dims)} bytes)")
+            dims = tuple(int.from_bytes(raw_dims[4 * i: 4 * i + 4], "big") for i in range(ndim))
+            expected = math.prod(dims)
+            header = 4 + 4 * ndim
+            bound = size - header if path.suffix != ".gz" else DEFLATE_MAX_RATIO * size
+            if expected > bound:
+                raise DatasetError(f"{path}: truncated: header says {dims} = {expected} bytes "
+                                   f"of data, the file can hold at most {max(bound, 0)}")
+            data = bytearray()
+            while len(data) <= expected:
+                chunk = f.read(min(expected + 1 - len(data), 1 << 24))
+                if not chunk:
+                    break
+                data += chunk
+    except DatasetError:
+        raise
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DatasetError(f"{path}: cannot read ({e}); the file is corrupt or truncated") from None
-    if len(raw) < 4:
-        raise DatasetError(f"{path}: truncated: {len(raw)} bytes, no IDX header")
-    zero, dtype_code, ndim = int.from_bytes(raw[0:2], "big"), raw[2], raw[3]
-    if zero != 0 or dtype_code != IDX_MAGIC_UBYTE or ndim not in (1, 3):
-        raise DatasetError(
-            f"{path}: bad magic number 0x{int.from_bytes(raw[0:4], 'big'):08x}; expected "
-            "0x00000801 (labels) or 0x00000803 (images): not an IDX file of unsigned bytes")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DatasetError(f"{path}: truncated header ({len(raw)} bytes)")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims))
-    have = len(raw) - header
-    if have != expected:
-        what = "truncated" if have < expected else "has trailing bytes"
-        raise DatasetError(
-            f"{path}: {what}: header says {dims} = {expected} bytes of data, file holds {have}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DatasetError(f"{path}: cannot read ({e}); the file is corrupt or truncated") \
+            from None
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "has trailing bytes"
+        raise DatasetError(f"{path}: {what}: header says {dims} = {expected} bytes of data, "
+                           f"file holds {'more' if len(data) > expected else len(data)}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
 def idx_bytes(a: np.ndarray) -> bytes:
@@ -103,6 +123,11 @@ def idx_bytes(a: np.ndarray) -> bytes:
     head = bytes([0, 0, IDX_MAGIC_UBYTE, a.ndim]) + b"".join(
         int(d).to_bytes(4, "big") for d in a.shape)
     return head + np.ascontiguousarray(a, dtype=np.uint8).tobytes()
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else "no details"
 
 
 def _find_idx(directory: Path, split: str, kind: str) -> Path | None:
@@ -129,9 +154,126 @@ def load_idx_pair(directory: str | os.PathLike, split: str) -> Dataset:
     if len(images) != len(labels):
         raise DatasetError(
             f"{ip} holds {len(images)} images but {lp} holds {len(labels)} labels: wrong counts")
-    if labels.size and labels.max() > 9:
+    if len(labels) == 0:
+        raise DatasetError(f"{lp}: holds no labels (0 items)")
+    if labels.max() > 9:
         raise DatasetError(f"{lp}: label {int(labels.max())} out of range 0..9")
     return Dataset(images, labels.astype(np.int64), str(directory))
+
+
+class _NdarrayRef:
+    """Stands for numpy.ndarray inside a CIFAR pickle: usable only as _reconstruct's
+    subtype (calling numpy.ndarray from a pickle could allocate any size)."""
+
+    def __new__(cls, *args, **kwargs):
+        raise pickle.UnpicklingError("a call of numpy.ndarray refused")
+
+
+def _empty_bytes(*args) -> bytes:
+    """How pickles of protocols 0-2 made by Python 3 store b'' (``bytes()``); nothing else."""
+    if args:
+        raise pickle.UnpicklingError("bytes() with arguments refused")
+    return b""
+
+
+def _reconstruct(subtype, shape, dtype) -> np.ndarray:
+    """numpy's pickle helper, admitted only as numpy itself uses it: an empty ndarray that
+    ``__setstate__`` then fills (which checks the data's size against the shape)."""
+    if subtype is not _NdarrayRef or math.prod(shape) != 0:
+        raise pickle.UnpicklingError("numpy _reconstruct called with unusual arguments")
+    return np._core.multiarray._reconstruct(np.ndarray, shape, dtype)
+
+
+def _dtype(*args) -> np.dtype:
+    """numpy.dtype without object dtypes (object arrays could hold anything)."""
+    d = np.dtype(*args)
+    if d.hasobject:
+        raise pickle.UnpicklingError("object dtype refused")
+    return d
+
+
+def _frombuffer(buf, dtype, shape, order) -> np.ndarray:
+    """Protocol-5 numpy arrays: the data is in the pickle; its size must match the shape."""
+    return np._core.numeric._frombuffer(buf, _dtype(dtype), shape, order)
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """What pickles of protocols 2-4 call to rebuild bytes; nothing but latin-1 allowed."""
+    if not isinstance(text, str) or not isinstance(encoding, str) \
+            or encoding.replace("-", "").lower() != "latin1":
+        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r} refused")
+    return text.encode("latin1")
+
+
+# Globals a CIFAR-10 batch pickle may name (numpy 1 and 2 module names): numpy array
+# reconstruction (_frombuffer is how protocol 5 stores arrays) and bytes (latin-1 / empty).
+_CIFAR_GLOBALS = {
+    **{(mod, "_reconstruct"): _reconstruct
+       for mod in ("numpy.core.multiarray", "numpy._core.multiarray")},
+    **{(mod, "_frombuffer"): _frombuffer for mod in ("numpy.core.numeric", "numpy._core.numeric")},
+    ("numpy", "ndarray"): _NdarrayRef,
+    ("numpy", "dtype"): _dtype,
+    ("_codecs", "encode"): _latin1_encode,
+    ("__builtin__", "bytes"): _empty_bytes,
+    ("builtins", "bytes"): _empty_bytes,
+}
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickler that admits only the globals of ``_CIFAR_GLOBALS``: no code can run."""
+
+    def __init__(self, file, path: Path):
+        super().__init__(file, encoding="bytes")
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        try:
+            return _CIFAR_GLOBALS[(module, name)]
+        except KeyError:
+            raise DatasetError(f"{self.path}: refused: the pickle names {module}.{name}, "
+                               "which a CIFAR-10 batch never holds; not loaded") from None
+
+
+def read_cifar_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 python batch -> (data uint8 (N, 3072), labels int64 (N,)), N >= 1.
+
+    The pickle is read with a restricted unpickler (numpy arrays and plain data only)."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise DatasetError(f"{p}: file not found; {HOW_TO_GET['cifar10']}") from None
+    except OSError as e:
+        raise DatasetError(f"{p}: cannot read ({e.strerror or e})") from None
+    try:
+        d = _CifarUnpickler(io.BytesIO(raw), p).load()
+    except DatasetError:
+        raise
+    except Exception as e:  # noqa: BLE001 - only numpy and plain data can run: a corrupt file
+        raise DatasetError(f"{p}: not a CIFAR-10 batch ({type(e).__name__}: "
+                           f"{_first_line(e)})") from None
+    if not isinstance(d, dict):
+        raise DatasetError(f"{p}: not a CIFAR-10 batch (a pickled {type(d).__name__}, "
+                           "expected a dict)")
+    data, lab = d.get(b"data"), d.get(b"labels")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
+            or data.shape[1] != 3072 or len(data) == 0:
+        what = (f"{data.dtype}{list(data.shape)}" if isinstance(data, np.ndarray)
+                else type(data).__name__)
+        raise DatasetError(f"{p}: b'data' is {what}, expected uint8 [N, 3072] with N >= 1")
+    if isinstance(lab, list) and all(type(v) is int for v in lab):
+        lab = np.array(lab, dtype=np.int64) if all(0 <= v <= 9 for v in lab) else None
+    elif isinstance(lab, np.ndarray) and lab.dtype.kind in "iu" and lab.ndim == 1 \
+            and (lab.size == 0 or (lab.min() >= 0 and lab.max() <= 9)):
+        lab = lab.astype(np.int64)
+    else:
+        lab = None
+    if lab is None:
+        raise DatasetError(f"{p}: b'labels' is not a list of ints in 0..9")
+    if len(lab) != len(data):
+        raise DatasetError(f"{p}: b'data' holds {len(data)} images but b'labels' {len(lab)} "
+                           "labels")
+    return data, lab
 
 
 def load_cifar10(directory: str | os.PathLike, split: str) -> Dataset:
@@ -140,41 +282,70 @@ def load_cifar10(directory: str | os.PathLike, split: str) -> Dataset:
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     imgs, labs = [], []
     for name in names:
-        p = directory / name
-        try:
-            with open(p, "rb") as f:
-                # CIFAR batches are pickles by format; the user chose this folder.
-                d = pickle.load(f, encoding="bytes")
-            data = np.asarray(d[b"data"], dtype=np.uint8)
-            lab = np.asarray(d[b"labels"], dtype=np.int64)
-        except FileNotFoundError:
-            raise DatasetError(f"{p}: file not found; {HOW_TO_GET['cifar10']}") from None
-        except Exception as e:  # noqa: BLE001 - any unpickling failure means corrupt
-            raise DatasetError(f"{p}: not a CIFAR-10 batch ({e})") from None
-        if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(lab):
-            raise DatasetError(f"{p}: expected N x 3072 data and N labels, got "
-                               f"{data.shape} and {lab.shape}")
+        data, lab = read_cifar_batch(directory / name)
         imgs.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         labs.append(lab)
     return Dataset(np.concatenate(imgs), np.concatenate(labs), str(directory))
 
 
+_MAT_NUMERIC = {"double", "single", "int8", "uint8", "int16", "uint16", "int32", "uint32",
+                "int64", "uint64"}
+
+
+def read_svhn_mat(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """One SVHN cropped-digit .mat -> (X uint8 (32, 32, 3, N), y int64 (N,) in 1..10).
+
+    Variable shapes and classes are read from the headers (``scipy.io.whosmat``) and
+    checked before the data is loaded; MATLAB v7.3 (HDF5) files are refused."""
+    from scipy.io import loadmat, whosmat
+    from scipy.io.matlab import matfile_version
+
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetError(f"{p}: {'is a directory' if p.is_dir() else 'file not found'}; "
+                           f"{HOW_TO_GET['svhn']}")
+    try:
+        if matfile_version(p)[0] == 2:
+            raise DatasetError(f"{p}: a MATLAB v7.3 (HDF5) file; SVHN's own .mat files are v5: "
+                               "save it with -v7 or use the original download")
+        info = {name: (tuple(shape), cls) for name, shape, cls in whosmat(p)}
+        x_info, y_info = info.get("X"), info.get("y")
+        if x_info is None or y_info is None:
+            raise DatasetError(f"{p}: variables {sorted(info)[:8]}, expected X and y")
+        (xs, xc), (ys, yc) = x_info, y_info
+        if len(xs) != 4 or xs[:3] != (32, 32, 3) or xc != "uint8" or xs[3] == 0:
+            raise DatasetError(f"{p}: variable X is {xc} {list(xs)}, expected uint8 "
+                               "[32, 32, 3, N] with N >= 1")
+        if yc not in _MAT_NUMERIC or len(ys) != 2 or 1 not in ys or ys[0] * ys[1] != xs[3]:
+            raise DatasetError(f"{p}: variable y is {yc} {list(ys)}, expected {xs[3]} "
+                               "numeric labels")
+        if xs[3] * 3072 > DEFLATE_MAX_RATIO * p.stat().st_size:
+            raise DatasetError(f"{p}: variable X declares {xs[3]} images, more than the "
+                               "file can hold")
+        m = loadmat(p, variable_names=["X", "y"])
+        x, y = m["X"], m["y"]
+    except DatasetError:
+        raise
+    except Exception as e:  # noqa: BLE001 - scipy's errors for corrupt files vary
+        raise DatasetError(f"{p}: not an SVHN .mat file ({type(e).__name__}: "
+                           f"{_first_line(e)})") from None
+    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.shape != xs:
+        raise DatasetError(f"{p}: variable X is not uint8 {list(xs)} as its header says")
+    if not isinstance(y, np.ndarray) or y.dtype.kind not in "iuf" or y.size != xs[3]:
+        raise DatasetError(f"{p}: variable y is not {xs[3]} numeric labels")
+    y = y.reshape(-1)
+    bad = ~np.isin(y, np.arange(1, 11))
+    if bad.any():
+        raise DatasetError(f"{p}: variable y holds {int(bad.sum())} label(s) outside 1..10 "
+                           f"(first: {y[bad][0].item()})")
+    return x, y.astype(np.int64)
+
+
 def load_svhn(directory: str | os.PathLike, split: str) -> Dataset:
     """SVHN cropped digits (train_32x32.mat / test_32x32.mat) -> (N, 32, 32, 3); label 10 -> 0."""
-    from scipy.io import loadmat
-
     p = Path(directory) / f"{split}_32x32.mat"
-    try:
-        m = loadmat(p)
-        x, y = m["X"], m["y"].reshape(-1)
-    except FileNotFoundError:
-        raise DatasetError(f"{p}: file not found; {HOW_TO_GET['svhn']}") from None
-    except Exception as e:  # noqa: BLE001
-        raise DatasetError(f"{p}: not an SVHN .mat file ({e})") from None
-    if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.shape[3] != len(y):
-        raise DatasetError(f"{p}: expected X of 32x32x3xN and N labels, got {x.shape}, {y.shape}")
-    y = y.astype(np.int64) % 10
-    return Dataset(np.ascontiguousarray(x.transpose(3, 0, 1, 2), dtype=np.uint8), y, str(p))
+    x, y = read_svhn_mat(p)
+    return Dataset(np.ascontiguousarray(x.transpose(3, 0, 1, 2)), y % 10, str(p))
 
 
 def _load_from_dir(name: str, directory: Path, split: str) -> Dataset:

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from common.checkpoint import atomic_write_bytes
+from common.atomic import atomic_write_bytes
 from common.cli import ArgumentParser, int_at_least, output_file, run_cli
 from common.network import Network
 

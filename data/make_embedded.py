@@ -18,8 +18,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
+from common.atomic import atomic_write_bytes  # noqa: E402
 from common.datasets import IDX_NAMES, idx_bytes, load_idx_pair  # noqa: E402
-from common.checkpoint import atomic_write_bytes  # noqa: E402
 
 
 def write_split(folder: Path, split: str, images: np.ndarray, labels: np.ndarray) -> None:

@@ -29,7 +29,8 @@ from common.bundle import BundleError
 from common.intlayer import IntLayer
 from common.layouts import (conv_params_nbytes, from_yc8x, pack_conv_params, to_yc8x,
                             unpack_conv_params)
-from common.quant import RoundingMode, add_shift, check_shift, combined_shift, po2_exponent
+from common.quant import (QuantError, RoundingMode, add_shift, check_shift, combined_shift,
+                          po2_exponent)
 from ptq_conv2x.model import MID_CH, N_BLOCKS, OUT_CH, STAGE_IN_CH, IMG
 
 RTP_WORDS = 16
@@ -196,52 +197,134 @@ def golden_stage(p: IntStage, x: np.ndarray, ops: ModuleType = golden_torch) -> 
     return np.asarray(x)
 
 
+SCALE_LOG2_RANGE = (-64, 64)   # sane exponents of power-of-two scales (float32 spans -149..127)
+_SCALE_ROLES = ("relu1", "relu2", "add", "relu3")
+
+
 def stage_from_bundle(m: dict[str, Any], a: dict[str, np.ndarray], where: str) -> IntStage:
-    """Rebuild and validate the IntStage from a bundle's manifest and arrays (the NPU
-    blobs are the source; stored biases, shifts and RTP table must agree with them)."""
-    rounding = RoundingMode.parse(m["rounding"])
+    """Rebuild and validate the IntStage from a bundle's manifest and arrays.
+
+    Every value the run uses is checked (a BundleError names the manifest key or array):
+    the rounding mode; the scale exponents (all of ``scale_keys()``, ints within
+    SCALE_LOG2_RANGE); conv shapes, blob offsets and sizes; every shift within the kernels'
+    range; skip and output shifts consistent with the scales; biases equal in the blob and
+    stored; the RTP table equal to the one the shifts give.
+    """
+    path = where
+    r = m.get("rounding")
+    if r not in [mode.value for mode in RoundingMode]:
+        raise BundleError(f"{path}: rounding: {str(r)[:40]!r} is not one of "
+                          f"{[mode.value for mode in RoundingMode]}")
+    scales = _check_scales(path, m.get("scales_log2"))
+    convs = m.get("convs")
+    if not isinstance(convs, dict):
+        raise BundleError(f"{path}: convs: missing or not an object")
+    unknown = set(convs) - {f"block{i}.{n}" for i in range(N_BLOCKS) for n in _expected_convs(i)}
+    if unknown:
+        raise BundleError(f"{path}: convs: unexpected entries {sorted(unknown)}")
+    skip_in_shifts = _shift_list(path, m, "skip_in_shifts")
+    out_shifts = _shift_list(path, m, "out_shifts")
     blocks = []
     for i in range(N_BLOCKS):
-        blob = a[f"wts_block{i}"]
-        cs = []
-        for name in ("conv1", "conv2", "conv3", "proj"):
-            spec = m["convs"].get(f"block{i}.{name}")
-            if spec is None:
-                cs.append(None)
-                continue
-            o, ci, ky, kx = spec["shape"]
-            w, b = unpack_conv_params(blob[spec["offset"]:spec["offset"] + spec["nbytes"]],
-                                      o, ci, ky, kx)
-            if not np.array_equal(b, a[f"bias.block{i}.{name}"]):
-                raise BundleError(f"{where}: block{i}.{name}: bias in the weight blob differs "
-                                  "from the stored bias")
-            cs.append(IntLayer(w, b, check_shift(spec["shift"], f"{where}: block{i}.{name}")))
-        blocks.append(IntBlock(cs[0], cs[1], cs[2], cs[3],
-                               check_shift(m["skip_in_shifts"][i], f"{where}: block{i}.skip"),
-                               check_shift(m["out_shifts"][i], f"{where}: block{i}.add")))
-    scales = m["scales_log2"]
-    if not isinstance(scales, dict) or OUTPUT_SCALE not in scales:
-        raise BundleError(f"{where}: scales_log2 lacks the output scale {OUTPUT_SCALE!r}")
-    for k, v in scales.items():
-        if not isinstance(v, int) or isinstance(v, bool) or not -64 <= v <= 64:
-            raise BundleError(f"{where}: scale {k!r}: log2 exponent {v!r} is not an integer "
-                              "in -64..64 (scales must be powers of two)")
-    p = IntStage(blocks, rounding, dict(scales))
-    if not np.array_equal(p.rtp_table(), a["rtp"]):
-        raise BundleError(f"{where}: RTP table does not match the recorded shifts")
-    _check_shapes(p, where)
+        cs = _block_convs(path, i, convs, a)
+        n, prev = f"block{i}", ("stage_in" if i == 0 else f"block{i - 1}.relu3")
+        want_skip = 0 if "proj" in cs else scales[f"{n}.add"] - scales[prev]
+        want_out = scales[f"{n}.relu3"] - scales[f"{n}.add"]
+        for key, got, want in ((f"skip_in_shifts[{i}]", skip_in_shifts[i], want_skip),
+                               (f"out_shifts[{i}]", out_shifts[i], want_out)):
+            if got != want:
+                raise BundleError(f"{path}: {key}: {got}, but the scales (and shifts) give {want}")
+        blocks.append(IntBlock(cs["conv1"], cs["conv2"], cs["conv3"], cs.get("proj"),
+                               skip_in_shifts[i], out_shifts[i]))
+    p = IntStage(blocks, RoundingMode(r), scales)
+    rtp = _array(path, a, "rtp", np.int32, (N_BLOCKS * len(CORE_ROLES), RTP_WORDS))
+    if not np.array_equal(p.rtp_table(), rtp):
+        raise BundleError(f"{path}: rtp: RTP table does not match the recorded shifts")
     return p
 
 
-def _check_shapes(p: IntStage, where: str) -> None:
-    want_in = [STAGE_IN_CH] + [OUT_CH] * (N_BLOCKS - 1)
-    for i, b in enumerate(p.blocks):
-        exp = {"conv1": (MID_CH, want_in[i], 1, 1), "conv2": (MID_CH, MID_CH, 3, 3),
-               "conv3": (OUT_CH, MID_CH, 1, 1)}
-        for name, shape in exp.items():
-            got = getattr(b, name).weight.shape
-            if tuple(got) != shape:
-                raise BundleError(f"{where}: block{i}.{name} weights {tuple(got)}, expected {shape}")
-        if (b.proj is not None) != (i == 0):
-            raise BundleError(f"{where}: block{i}: projection "
-                              f"{'missing' if i == 0 else 'unexpected'}")
+def scale_keys(n_blocks: int = N_BLOCKS) -> list[str]:
+    """Keys of ``IntStage.scales_log2`` (as ``extract`` writes them); block2.relu3 is the
+    stage output scale that feeds the head."""
+    return ["stage_in"] + [f"block{i}.{k}" for i in range(n_blocks) for k in _SCALE_ROLES]
+
+
+def _expected_convs(i: int) -> dict[str, tuple[int, int, int, int]]:
+    """OIHW shapes of block ``i``'s convs, in weight-blob order."""
+    c_in, mid, c_out = (IN_SHAPE[0] if i == 0 else OUT_SHAPE[0]), MID_CH, OUT_SHAPE[0]
+    head = {"conv1": (mid, c_in, 1, 1)}
+    if i == 0:
+        head["proj"] = (c_out, c_in, 1, 1)
+    return {**head, "conv2": (mid, mid, 3, 3), "conv3": (c_out, mid, 1, 1)}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _shift(path, v: Any, key: str) -> int:
+    try:
+        return check_shift(v if _is_int(v) else str(v)[:40], key)
+    except QuantError as e:
+        raise BundleError(f"{path}: {e}") from None
+
+
+def _shift_list(path, m: dict[str, Any], key: str) -> list[int]:
+    v = m.get(key)
+    if not isinstance(v, list) or len(v) != N_BLOCKS:
+        raise BundleError(f"{path}: {key}: expected a list of {N_BLOCKS} shifts, got "
+                          f"{str(v)[:60]}")
+    return [_shift(path, s, f"{key}[{i}]") for i, s in enumerate(v)]
+
+
+def _check_scales(path, scales: Any) -> dict[str, int]:
+    if not isinstance(scales, dict):
+        raise BundleError(f"{path}: scales_log2: missing or not an object")
+    want = scale_keys()
+    missing, extra = [k for k in want if k not in scales], sorted(set(scales) - set(want))
+    if missing or extra:
+        raise BundleError(f"{path}: scales_log2: missing {missing}, unexpected {extra}")
+    lo, hi = SCALE_LOG2_RANGE
+    for k in want:
+        v = scales[k]
+        if not _is_int(v) or not lo <= v <= hi:
+            raise BundleError(f"{path}: scales_log2.{k}: {str(v)[:40]} is not an integer "
+                              f"exponent in [{lo}, {hi}] (scales are powers of two)")
+    return {k: scales[k] for k in want}
+
+
+def _array(path, a: dict[str, np.ndarray], name: str, dtype, shape: tuple[int, ...]) -> np.ndarray:
+    if name not in a:
+        raise BundleError(f"{path}: array {name!r} missing")
+    x = a[name]
+    if x.dtype != dtype or x.shape != shape:
+        raise BundleError(f"{path}: array {name!r} is {x.dtype}{list(x.shape)}, expected "
+                          f"{np.dtype(dtype)}{list(shape)}")
+    return x
+
+
+def _block_convs(path, i: int, convs: dict[str, Any], a: dict[str, np.ndarray]
+                 ) -> dict[str, IntLayer]:
+    """Block ``i``'s convs from its weight blob; specs checked before anything is unpacked."""
+    expected = _expected_convs(i)
+    total = sum(conv_params_nbytes(*s) for s in expected.values())
+    blob = _array(path, a, f"wts_block{i}", np.int8, (total,))
+    out, off = {}, 0
+    for name, shape in expected.items():
+        key = f"block{i}.{name}"
+        spec = convs.get(key)
+        if not isinstance(spec, dict):
+            raise BundleError(f"{path}: convs.{key}: missing or not an object")
+        nbytes = conv_params_nbytes(*shape)
+        for field_, want in (("shape", list(shape)), ("offset", off), ("nbytes", nbytes)):
+            if spec.get(field_) != want or isinstance(spec.get(field_), bool):
+                raise BundleError(f"{path}: convs.{key}.{field_}: {str(spec.get(field_))[:40]}, "
+                                  f"expected {want}")
+        shift = _shift(path, spec.get("shift"), f"convs.{key}.shift")
+        w, b = unpack_conv_params(blob[off:off + nbytes], *shape)
+        if not np.array_equal(b, _array(path, a, f"bias.{key}", np.int32, (shape[0],))):
+            raise BundleError(f"{path}: {key}: bias in the weight blob differs from the "
+                              "stored bias")
+        out[name] = IntLayer(w, b, shift)
+        off += nbytes
+    return out

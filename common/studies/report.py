@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 # TODO(lead): common.atomic once it exists (atomic_write_bytes moves there).
-from common.checkpoint import atomic_write_bytes
+from common.atomic import atomic_write_bytes
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from common.checkpoint import atomic_write_bytes
+from common.atomic import atomic_write_bytes
 from common.studies import StudyError
 
 Task = Callable[["Context", dict], dict]
