@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from .device import DEFAULT_STACK, KIND_COMPUTE, KIND_MEM, KIND_SHIM, LIMITS, Device
 from .errors import DesignError, ResourceError
 from .fifo import Link, ObjectFifo
+from .fifomem import all_acquires, bound_ends, fifo_pools, needs_dma
 from .worker import Worker
 
 
@@ -21,6 +22,7 @@ class Plan:
     mem: dict = field(default_factory=dict)         # (col,row) -> [(what, bytes)]
     chans: dict = field(default_factory=dict)       # (col,row) -> [in, out, [names]]
     sink_of: dict = field(default_factory=dict)     # fifo -> representative runtime cons handle
+    pools: list = field(default_factory=list)       # fifomem.Pool: fifo/link buffers per tile
 
     def tile_of(self, h) -> tuple:
         """Coordinates of the endpoint of handle ``h``."""
@@ -180,11 +182,6 @@ def place(plan: Plan) -> None:
         plan.place[id(h)] = c
 
 
-def shares_memory(a: tuple, b: tuple) -> bool:
-    """Compute tiles whose cores reach each other's memory (same tile or neighbours)."""
-    return abs(a[0] - b[0]) + abs(a[1] - b[1]) <= 1
-
-
 def account(plan: Plan) -> None:
     """Fill ``plan.mem`` and ``plan.chans`` and raise ResourceError on overuse."""
     mem, chans = plan.mem, plan.chans
@@ -193,9 +190,6 @@ def account(plan: Plan) -> None:
         mem.setdefault(t, []).append((f"stack of '{w.name}'", int(w.stack_size or DEFAULT_STACK)))
         if w.data_size:
             mem[t].append((f"data of '{w.name}'", int(w.data_size)))
-        for h in w.fifos:
-            mem[t].append((f"fifo '{h.fifo.name}' {h.handle_type} {h.depth}x{h.nbytes} B",
-                           h.depth * h.nbytes))
     seen_bufs: set = set()
     for w in plan.workers:
         for b in w.buffers:
@@ -207,14 +201,9 @@ def account(plan: Plan) -> None:
             else:
                 t = plan.place[id(b.owner if b.owner is not None else w)]
             mem.setdefault(t, []).append((f"buffer '{b.name}' {b.nbytes} B", b.nbytes))
-    for ln in plan.links:
-        t = plan.place[id(ln)]
-        ins = sum(h.depth * h.nbytes for h in ln.srcs)
-        outs = sum(h.depth * h.nbytes for h in ln.dsts)
-        mem.setdefault(t, []).append((f"{ln.kind} link of "
-                                      f"{', '.join(h.fifo.name for h in ln.srcs)} -> "
-                                      f"{', '.join(h.fifo.name for h in ln.dsts)} "
-                                      f"{max(ins, outs)} B", max(ins, outs)))
+    plan.pools = fifo_pools(plan, all_acquires(plan))
+    for pool in plan.pools:
+        mem.setdefault(pool.tile, []).append((pool.label(), pool.nbytes))
     for t, items in mem.items():
         kind = plan.kind_at(t)
         total = sum(b for _, b in items)
@@ -229,19 +218,11 @@ def account(plan: Plan) -> None:
         e[2].append(name)
 
     for f in plan.fifos:
-        p = f._prod if f._prod is not None and f._prod.endpoint is not None else None
+        p, cons = bound_ends(plan, f)
         ptile = plan.tile_of(p) if p is not None else None
-        ctiles = []
-        for h in f._cons:
-            if h.endpoint is None:
-                continue
-            if not isinstance(h.endpoint, (Worker, Link)) and plan.sink_of.get(f) is not h:
-                continue
-            ctiles.append(plan.tile_of(h))
-        if (ptile is not None and len(ctiles) == 1 and not f.via_DMA
-                and plan.kind_at(ptile) == KIND_COMPUTE == plan.kind_at(ctiles[0])
-                and shares_memory(ptile, ctiles[0])):
-            continue            # neighbouring compute tiles: shared memory, no DMA
+        ctiles = [plan.tile_of(h) for h in cons]
+        if not needs_dma(plan, f, ptile, ctiles, cons):
+            continue            # ends share memory: no DMA
         if ptile is not None and any(c != ptile for c in ctiles):
             use(ptile, 1, f"{f.name} (out)")
         for c in ctiles:

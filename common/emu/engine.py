@@ -121,7 +121,8 @@ class Engine:
         lines.append("blocked parties:")
         for p in self.parties:
             if p.blocked:
-                lines.append(f"  {p.kind} '{p.name}' waits for {p.waiting}")
+                who = p.name if p.kind == "worker" else f"{p.kind} '{p.name}'"
+                lines.append(f"  {who} waits for {p.waiting}")
         lines.append("fifo occupancy:")
         for r in self.reporters:
             lines.append("  " + r())

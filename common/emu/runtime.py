@@ -155,21 +155,22 @@ class Runtime:
                 self._workers.append(w)
 
     def fill(self, in_fifo, source, tap=None, task_group=None, wait=False, placement=None,
-             **kwargs) -> None:
+             tile=None, **kwargs) -> None:
         if not in_fifo.is_prod:
             raise DesignError(f"rt.fill on a consumer handle of fifo '{in_fifo.fifo.name}'")
-        self._host_end(in_fifo, placement)
+        self._host_end(in_fifo, tile if tile is not None else placement)
         self._rec("fill", in_fifo, source, tap, task_group, wait)
 
     def drain(self, out_fifo, dest, tap=None, task_group=None, wait=False, placement=None,
-              **kwargs) -> None:
+              tile=None, **kwargs) -> None:
         if out_fifo.is_prod:
             raise DesignError(f"rt.drain on the producer handle of fifo '{out_fifo.fifo.name}'")
-        self._host_end(out_fifo, placement)
+        self._host_end(out_fifo, tile if tile is not None else placement)
         self._rec("drain", out_fifo, dest, tap, task_group, wait)
 
     def _host_end(self, handle, placement) -> None:
-        """Bind a fifo handle to the runtime sequence (the host's shim end)."""
+        """Bind a fifo handle to the runtime sequence (the host's shim end); ``placement``
+        is the shim tile given as v1.x ``placement=`` or ``tile=``."""
         handle.bind(self)
         if placement is not None and handle.tile is None:
             handle.tile = placement

@@ -4,9 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .device import LIMITS
-from .fifo import Link
 from .util import type_nbytes, type_str
-from .worker import Worker
 
 CLOCK_HZ = 1.0e9
 
@@ -72,10 +70,7 @@ def make_summary(rp, stats=None, runs: int = 0) -> Summary:
         ob = type_nbytes(f.obj_type)
         pd = f._prod.depth if f._prod is not None and f._prod.endpoint is not None else None
         cds = [h.depth for h in f._cons if h.endpoint is not None]
-        buffered = 0
-        for h in ([f._prod] if f._prod is not None else []) + f._cons:
-            if isinstance(h.endpoint, (Worker, Link)):
-                buffered += h.depth * h.nbytes
+        buffered = sum(p.nbytes for p in plan.pools if p.fifo == f.name)
         s.fifos.append(dict(name=f.name, obj=type_str(f.obj_type), obj_bytes=ob,
                             prod_depth=pd, cons_depths=cds, bytes=buffered))
     for c, items in plan.mem.items():
