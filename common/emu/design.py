@@ -12,6 +12,7 @@ import numpy as np
 
 from . import program as _program
 from .errors import DesignError
+from .hostapi import set_current_device
 from .program import ResolvedProgram
 from .runner import RunStats
 from .shim import emulated_aie
@@ -74,6 +75,7 @@ def load_design(path: str, argv: Sequence[str] = ()) -> Design:
     buf = io.StringIO()
     old_argv, old_path = sys.argv, list(sys.path)
     mark = len(_program.RESOLVED)
+    set_current_device(None)        # each design starts as in a fresh process
     try:
         sys.argv = [path] + [str(a) for a in argv]
         sys.path.insert(0, os.path.dirname(os.path.abspath(path)))

@@ -8,6 +8,7 @@ into them in place, as the NPU would.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Callable
 
 import numpy as np
@@ -107,7 +108,7 @@ class JitDesign:
         key = _key(args, kwargs)
         if key not in self._cache:
             mark = len(_program.RESOLVED)
-            ret = self.fn(*args, **kwargs)
+            ret = self.fn(*self._placeholders(args, kwargs), **kwargs)
             if isinstance(ret, _program.ResolvedProgram):
                 prog = ret
             elif len(_program.RESOLVED) > mark:
@@ -118,6 +119,18 @@ class JitDesign:
         return self._cache[key]
 
     specialize = resolve
+
+    def _placeholders(self, args: tuple, kwargs: dict) -> tuple:
+        """``specialize(**compile_time)`` passes no tensors: the generator's tensor
+        parameters (``In``/``Out``) get None, as their values are not read at build time."""
+        try:
+            params = list(inspect.signature(self.fn).parameters.values())
+        except (TypeError, ValueError):
+            return args
+        missing = [p for p in params[len(args):]
+                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                   and p.default is p.empty and p.name not in kwargs]
+        return tuple(args) + (None,) * len(missing)
 
     def __call__(self, *args, **kwargs):
         prog = self.resolve(*args, **kwargs)

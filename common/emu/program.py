@@ -90,6 +90,13 @@ class ResolvedProgram:
     def run(self, *arrays) -> list:
         return self.run_with_stats(*arrays)[0]
 
+    def as_mlir(self) -> str:
+        """No MLIR in the emulator: a one-line description of the program."""
+        return str(self)
+
+    def compile(self, **paths) -> None:
+        """Compile-only mode: nothing to build in the emulator (the design resolved)."""
+
     def __str__(self) -> str:
         p = self.plan
         return (f"// emulated IRON program on {self.device.name}: {len(p.workers)} worker(s), "
