@@ -306,6 +306,12 @@ def _arith_ops() -> dict:
     return d
 
 
+def _emu_dir() -> str:
+    """Stand-in for mlir-aie's install paths (kernel sources are never compiled here)."""
+    import os
+    return os.path.dirname(os.path.abspath(__file__))
+
+
 def np_dtype_to_mlir_type(dt):
     """The emulator's 'MLIR type' of a numpy dtype is the numpy scalar type itself."""
     return np.dtype(dt).type
@@ -327,10 +333,13 @@ def module_specs(jit_names: dict) -> dict[str, dict]:
                   run_design_cli=run_design_cli, **argp)
     return {
         "aie.utils": dict(**jit_names, **dev, TraceConfig=TraceConfig),
+        "aie.utils.compile": dict(resolve_target_arch=lambda d=None: (
+            d or get_current_device()).arch),
         "aie.utils.hostruntime": hostrt,
         "aie.utils.hostruntime.argparse": argp,
         "aie.utils.hostruntime.cli": dict(run_design_cli=run_design_cli),
         "aie.utils.verify": verify,
+        "aie.utils.config": dict(cxx_header_path=_emu_dir, root_path=_emu_dir),
         "aie.utils.benchmark": dict(run_iters=run_iters, print_benchmark=print_benchmark),
         "aie.utils.trace": trace,
         "aie.utils.trace.config": dict(TraceConfig=TraceConfig),

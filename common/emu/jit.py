@@ -101,6 +101,7 @@ class JitDesign:
     def __init__(self, fn: Callable, options: dict):
         self.fn, self.options = fn, options
         self._cache: dict = {}
+        self._kernel_cache: dict = {}      # upstream's per-design kernel build cache (unused)
         functools.update_wrapper(self, fn)
 
     def resolve(self, *args, **kwargs):

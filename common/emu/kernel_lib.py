@@ -227,8 +227,17 @@ def mm(dim_m: int = 64, dim_k: int = 64, dim_n: int = 64, input_dtype=np.int16,
     c = _vec(dim_m * dim_n, output_dtype)
     k = _ext(f"{'matmul' if vectorized else 'matmul_scalar'}_{si}_{so}", [a, b, c])
     k.zero = Kernel(f"{'zero' if vectorized else 'zero_scalar'}_{so}", k.object_file_name, [c])
-    k.dims = (dim_m, dim_k, dim_n)
+    k.mac_dims = _mac_dims(si, emulate_bf16_mmul_with_bfp16)
     return k
+
+
+def _mac_dims(si: str, bfp16: bool) -> tuple:
+    """(r, s, t) of one AIE matmul instruction for the input type on the current device."""
+    from .hostapi import get_current_device
+    aie2p = get_current_device().arch == "aie2p"
+    if aie2p:
+        return {"i8": (8, 8, 8), "i16": (4, 4, 8), "bf16": (8, 8, 8) if bfp16 else (4, 8, 8)}[si]
+    return {"i8": (4, 8, 8), "i16": (4, 4, 4), "bf16": (4, 8, 4)}[si]
 
 
 def mv(dim_m: int = 32, dim_k: int = 32, input_dtype=np.int16, output_dtype=np.int32,
@@ -253,6 +262,7 @@ def cascade_mm(dim_m: int = 64, dim_k: int = 64, dim_n: int = 64, input_dtype=np
     k.put_only = Kernel(f"matmul_scalar_cascade_put_only_{si}_{so}", k.object_file_name, ts)
     k.put_get = Kernel(f"matmul_scalar_cascade_put_get_{si}_{so}", k.object_file_name, ts)
     k.zero = Kernel(f"zero_scalar_{so}", k.object_file_name, ts[2:])
+    k.mac_dims = (1, 1, 1)               # the cascade kernels are scalar
     return k
 
 
@@ -308,6 +318,38 @@ def conv2dk14(input_width: int = 224, input_channels: int = 16, output_channels:
                                  _vec(output_channels * tiles * 8, np.int8)] + [I32] * 5)
 
 
+# ---- numpy references exported next to the factories ------------------------------------
+def relu_ref(x):
+    return np.maximum(np.asarray(x, np.float32), 0).astype(np.asarray(x).dtype)
+
+
+def silu_ref(x):
+    f = np.asarray(x, np.float32)
+    return (f / (1 + np.exp(-f))).astype(np.asarray(x).dtype)
+
+
+def gelu_ref(x):
+    f = np.asarray(x, np.float32)
+    inner = np.sqrt(2 / np.pi) * (f + 0.044715 * f ** 3)
+    return (0.5 * f * (1 + np.tanh(inner))).astype(np.asarray(x).dtype)
+
+
+def bf16_exp_ref(x):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.exp(np.asarray(x, np.float32)).astype(np.asarray(x).dtype)
+
+
+def softmax_ref(x, *, tile_size: int = 1024):
+    f = np.asarray(x, np.float32)
+    if f.size % tile_size:
+        raise ValueError(f"softmax_ref: {f.size} elements are not a multiple of {tile_size}")
+    rows = f.reshape(-1, tile_size)
+    e = np.exp(rows - rows.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).reshape(f.shape).astype(np.asarray(x).dtype)
+
+
+REFERENCES = [relu_ref, silu_ref, gelu_ref, bf16_exp_ref, softmax_ref]
+
 FACTORIES = [passthrough, scale, add, mul, relu, reduce_add, reduce_min, reduce_max,
              compute_max, rgba2hue, rgba2gray, gray2rgba, threshold, bitwise_or, bitwise_and,
              filter2d, add_weighted, softmax, gelu, silu, swiglu, bf16_exp, mm, mv, cascade_mm,
@@ -317,7 +359,7 @@ FACTORIES = [passthrough, scale, add, mul, relu, reduce_add, reduce_min, reduce_
 def module_attrs() -> dict:
     """Names of the emulated ``aie.iron.kernels`` module (unknown names raise one clear
     error at import time)."""
-    d = {f.__name__: f for f in FACTORIES}
+    d = {f.__name__: f for f in FACTORIES + REFERENCES}
 
     def __getattr__(name: str):
         if name.startswith("__"):

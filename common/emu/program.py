@@ -94,8 +94,11 @@ class ResolvedProgram:
         """No MLIR in the emulator: a one-line description of the program."""
         return str(self)
 
-    def compile(self, **paths) -> None:
-        """Compile-only mode: nothing to build in the emulator (the design resolved)."""
+    def compile(self, xclbin_path: str | None = None, inst_path: str | None = None,
+                **paths) -> tuple:
+        """Compile-only mode: nothing is built in the emulator (the design resolved);
+        returns the ``(xclbin, insts)`` paths asked for, as upstream returns its outputs."""
+        return xclbin_path, inst_path
 
     def __str__(self) -> str:
         p = self.plan
