@@ -254,10 +254,10 @@ class Kernel:
                               f"{type(e).__name__}: {e}") from e
         kc = party.kcalls
         kc[self.symbol] = kc.get(self.symbol, 0) + 1
-        if reg.macs is not None:
-            party.kmacs += int(reg.macs(args))
-        elif type(ret) is int:
-            party.kmacs += ret
+        m = int(reg.macs(args)) if reg.macs is not None else (ret if type(ret) is int else 0)
+        party.kmacs += m
+        if party.tlog is not None:
+            party.tlog.append(("k", self.symbol, m))
 
     def __repr__(self) -> str:
         return f"Kernel({self.symbol!r}, [{', '.join(type_str(t) for t in self._arg_types)}])"

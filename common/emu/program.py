@@ -79,9 +79,10 @@ class ResolvedProgram:
                 scalars.append(np.dtype(v).type(0 if a is None else a))
         return tensors, scalars
 
-    def run_with_stats(self, *arrays) -> tuple[list, RunStats]:
+    def run_with_stats(self, *arrays, trace: bool = False) -> tuple[list, RunStats]:
+        """Run once; ``trace=True`` also logs what the timeline replays (slower)."""
         tensors, scalars = self.prepare_inputs(arrays)
-        stats = execute(self.plan, self.rt, tensors, scalars)
+        stats = execute(self.plan, self.rt, tensors, scalars, trace)
         outs = [rd._arr for rd in self.rt.tensor_args if rd.drained]
         for rd in self.rt.tensor_args:
             rd._arr = None

@@ -294,6 +294,8 @@ class HostCtl:
             data[m] = flat[walk[m]]
         task = XferTask(self.eng, "fill", f"fill of fifo '{handle.fifo.name}'", wait, group)
         task.n = n
+        if self.eng.host.tlog is not None:
+            self.eng.host.tlog.append(("fill", handle.fifo, n // handle.fifo.numel, task))
         stream = self.streams[handle.fifo]
         self._group(task, group, managed)
 
@@ -320,6 +322,8 @@ class HostCtl:
         dest.drained = True
         task = XferTask(self.eng, "drain", f"drain of fifo '{handle.fifo.name}'", wait, group)
         task.host_flat, task.walk, task.n = dest._arr.reshape(-1), walk, n
+        if self.eng.host.tlog is not None:
+            self.eng.host.tlog.append(("drain", handle.fifo, n // handle.fifo.cons_numel, task))
         sink = self.sinks[handle.fifo]
         self._group(task, group, managed)
         self.all_drains.append(task)
@@ -336,6 +340,8 @@ class HostCtl:
 
     def wait_tasks(self, tasks: list, what: str) -> None:
         eng = self.eng
+        if eng.host.tlog is not None:
+            eng.host.tlog.append(("wait", list(tasks)))
         pending = [t for t in tasks if not t.done]
         if pending:
             eng.block(eng.host, eng.task_waiters, lambda: all(t.done for t in pending),
