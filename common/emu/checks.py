@@ -132,27 +132,7 @@ def place(plan: Plan) -> None:
         used[free[0]] = w
         plan.place[id(w)] = free[0]
 
-    def neighbour_col(fifos) -> int:
-        for f in fifos:
-            for h in ([f._prod] if f._prod else []) + f._cons:
-                if isinstance(h.endpoint, Worker):
-                    return plan.place[id(h.endpoint)][0]
-        return 0
-
-    rr = 0
-    for ln in plan.links:
-        t = ln.tile
-        if t is not None and t.is_placed:
-            plan.place[id(ln)] = _check_coords(dev, t, f"link {ln.name}", KIND_MEM)
-            continue
-        if t is not None and t.col is not None:
-            col = t.col
-        else:
-            col = neighbour_col([h.fifo for h in ln.srcs + ln.dsts])
-            rr += 1
-        if not 0 <= col < dev.cols:
-            raise ResourceError(f"link {ln.name}: column {col} is outside the {dev.name} grid")
-        plan.place[id(ln)] = (col, 1)
+    _place_links(plan)
 
     shim_use: dict = {}
     for h in plan.rt_handles:
@@ -180,6 +160,65 @@ def place(plan: Plan) -> None:
                 c = (cols[0], 0)
         shim_use.setdefault(c, [0, 0])[d] += 1
         plan.place[id(h)] = c
+
+
+def _peer_columns(plan: Plan, ln) -> list[list[int]]:
+    """Per fifo of link ``ln``: the columns of the workers at its other end."""
+    out = []
+    for h in ln.srcs + ln.dsts:
+        f = h.fifo
+        others = [f._prod] if h in ln.srcs else f._cons
+        cols = [plan.place[id(o.endpoint)][0] for o in others
+                if o is not None and isinstance(o.endpoint, Worker)]
+        if cols:
+            out.append(cols)
+    return out
+
+
+def _place_links(plan: Plan) -> None:
+    """Memtile links, as mlir-aie's sequential placer places non-core tiles: heaviest DMA
+    demand first, each at the column that minimises the distance to its fifos' worker
+    columns (ties: nearest the mean), then on the memtile nearest that column with free
+    channels (ties: least loaded, then lowest column)."""
+    dev = plan.device
+    used: dict = {}                                    # memtile -> [in, out]
+    _, li, lo = LIMITS[KIND_MEM]
+    mems = [(c, r) for c in range(dev.cols) for r in range(1, 1 + dev.mem_rows)]
+    free = []
+    for ln in plan.links:
+        t = ln.tile
+        if t is not None and t.is_placed:
+            c = _check_coords(dev, t, f"link {ln.name}", KIND_MEM)
+            plan.place[id(ln)] = c
+            u = used.setdefault(c, [0, 0])
+            u[0] += len(ln.srcs)
+            u[1] += len(ln.dsts)
+        else:
+            free.append(ln)
+    free.sort(key=lambda ln: -(len(ln.srcs) + len(ln.dsts)))       # stable
+    for ln in free:
+        t = ln.tile
+        if t is not None and t.col is not None:
+            target = t.col
+            if not 0 <= target < dev.cols:
+                raise ResourceError(f"link {ln.name}: column {target} is outside the "
+                                    f"{dev.name} grid")
+        else:
+            groups = _peer_columns(plan, ln)
+            target = 0
+            if groups:
+                mean = sum(sum(g) for g in groups) / sum(len(g) for g in groups)
+                target = min(range(dev.cols), key=lambda s: (
+                    sum(max(min(g) - s, 0, s - max(g)) for g in groups), abs(s - mean)))
+        need_in, need_out = len(ln.srcs), len(ln.dsts)
+        fits = [m for m in mems if used.get(m, [0, 0])[0] + need_in <= li
+                and used.get(m, [0, 0])[1] + need_out <= lo]
+        pick = min(fits, key=lambda m: (abs(m[0] - target), sum(used.get(m, [0, 0])),
+                                        m[0], m[1])) if fits else (target, 1)
+        plan.place[id(ln)] = pick
+        u = used.setdefault(pick, [0, 0])
+        u[0] += need_in
+        u[1] += need_out
 
 
 def account(plan: Plan) -> None:
