@@ -203,6 +203,26 @@ class Runtime:
     add_lock = add_tile_dma = add_flow
 
     # ---- executing the body ------------------------------------------------------
+    _cells: list | None = None
+
+    def _restore_closure(self) -> None:
+        """Upstream runs the body once (to emit the command sequence); the emulator runs it
+        at every run, so plain values the body keeps in its closure (a ``nonlocal``
+        counter) are put back to what they were before the first run."""
+        cells = getattr(self.seq_fn, "__closure__", None) or ()
+        if self._cells is None:
+            self._cells = []
+            for c in cells:
+                try:
+                    v = c.cell_contents
+                except ValueError:          # an empty cell
+                    continue
+                if isinstance(v, (bool, int, float, str, bytes, type(None))):
+                    self._cells.append((c, v))
+        else:
+            for c, v in self._cells:
+                c.cell_contents = v
+
     def body_args(self, scalars: list) -> list:
         out, si = [], 0
         for k, v in self.entries:
@@ -217,6 +237,7 @@ class Runtime:
 
     def run_body(self, ctl: "HostCtl", scalars: list) -> None:
         if not self.v1:
+            self._restore_closure()
             self.seq_fn(*self.body_args(scalars))
             return
         for op in self._ops:

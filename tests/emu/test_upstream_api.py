@@ -111,3 +111,36 @@ def test_line_pipeline_fits_as_the_compiler_counts():
     with pytest.raises(ResourceError, match=r"compute tile \(0, 5\) needs 91136 bytes.*"
                                             r"fifo 'in_L2L1' cons 2x16384 B"):
         load_design(design_path("line_pipeline.py"), ["4096", "2"])
+
+
+def test_sequence_closure_counter_restarts_each_run():
+    # Upstream runs a Runtime body once; designs may count in its closure (nonlocal).
+    # The emulator runs the body per run and restores such values before each run.
+    from common.emu.device import NPU1Col1
+    from common.emu.fifo import ObjectFifo
+    from common.emu.program import Program
+    from common.emu.runtime import Runtime
+    from common.emu.taplib import TensorAccessPattern as TAP
+    from common.emu.worker import Worker
+    t = np.ndarray[(16,), np.dtype[np.int32]]
+    v = np.ndarray[(32,), np.dtype[np.int32]]
+    of_in, of_out = ObjectFifo(t, name="in"), ObjectFifo(t, name="out")
+
+    def core(ci, co):
+        a, b = ci.acquire(1), co.acquire(1)
+        b[:] = a
+        ci.release(1)
+        co.release(1)
+    half = 0
+
+    def seq(a, c, hi, ho):
+        nonlocal half
+        hi.fill(a, tap=TAP((32,), 16 * half, [16], [1]))
+        ho.drain(c, tap=TAP((32,), 16 * half, [16], [1]), wait=True)
+        half += 1
+    rp = Program(NPU1Col1(), Runtime(seq, [v, v, of_in.prod(), of_out.cons()]),
+                 workers=[Worker(core, [of_in.cons(), of_out.prod()])]).resolve_program()
+    x = np.arange(32, dtype=np.int32)
+    for _ in range(3):
+        out, = rp.run(x)
+        assert np.array_equal(out[:16], x[:16]) and not out[16:].any()
