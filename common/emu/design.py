@@ -17,7 +17,7 @@ from .program import ResolvedProgram
 from .runner import RunStats
 from .shim import emulated_aie
 from .summary import Summary, make_summary
-from .timeline import CostModel, Timeline, build as build_timeline
+from .timeline import CostModel, Timeline, build as build_timeline, model_for
 
 
 class Design:
@@ -57,8 +57,7 @@ class Design:
 
     def cost_model(self, efficiency: dict | None = None) -> CostModel:
         """The default cost model for this design's device (MACs per cycle from it)."""
-        return CostModel(macs_per_cycle=self.program.plan.device.macs_per_cycle,
-                         efficiency=dict(efficiency or {}))
+        return model_for(self.program.plan.device, efficiency)
 
     def random_inputs(self, seed: int = 0) -> list:
         rng = np.random.default_rng(seed)

@@ -207,27 +207,51 @@ class BenchStats:
 
 
 class BenchResult:
-    """End-to-end (emulated) timings; ``npu`` is None: there is no NPU clock here."""
+    """End-to-end (emulated) timings; ``npu``: modelled NPU times, None if not known."""
 
     def __init__(self, e2e: BenchStats):
         self.e2e, self.npu = e2e, None
 
 
+_NPU_TIME = [False]
+
+
+def npu_time_wanted() -> bool:
+    """True inside ``run_iters``: jit calls then trace their run and return its modelled
+    NPU time."""
+    return _NPU_TIME[0]
+
+
 def run_iters(fn, *args, warmup: int = 0, iters: int = 1, **kwargs) -> BenchResult:
-    """Call ``fn(*args, **kwargs)`` ``warmup + iters`` times; time the last ``iters``."""
+    """Call ``fn(*args, **kwargs)`` ``warmup + iters`` times; time the last ``iters``
+    (emulated wall time; ``npu`` holds the modelled NPU times of jit designs)."""
     import time
     if iters < 1 or warmup < 0:
         raise ValueError(f"run_iters: need iters >= 1 and warmup >= 0 ({iters}, {warmup})")
-    samples = []
+    samples, npu = [], []
     for i in range(warmup + iters):
         t0 = time.perf_counter()
-        fn(*args, **kwargs)
+        _NPU_TIME[0] = True
+        try:
+            ret = fn(*args, **kwargs)
+        finally:
+            _NPU_TIME[0] = False
         if i >= warmup:
             samples.append((time.perf_counter() - t0) * 1e6)
-    return BenchResult(BenchStats(samples))
+            t = getattr(ret[1] if isinstance(ret, tuple) and len(ret) > 1 else ret,
+                        "npu_time", None)
+            if t is not None:
+                npu.append(t / 1e3)
+    r = BenchResult(BenchStats(samples))
+    r.npu = BenchStats(npu) if npu else None
+    return r
 
 
 def print_benchmark(result: BenchResult) -> None:
+    if result.npu is not None:
+        n = result.npu
+        print(f"Modelled NPU time (avg/min/max us): {n.avg_us:.1f} / {n.min_us:.1f} / "
+              f"{n.max_us:.1f}")
     s = result.e2e
     print(f"Emulated end-to-end (avg/min/max us): {s.avg_us:.1f} / {s.min_us:.1f} / "
           f"{s.max_us:.1f}")

@@ -54,6 +54,11 @@ class CostModel:
                 f"{self.dma_bytes_per_cycle:g} B/cycle per channel; 1 GHz")
 
 
+def model_for(device, efficiency: dict | None = None) -> CostModel:
+    """The stated cost model for ``device`` (its MACs per cycle)."""
+    return CostModel(macs_per_cycle=device.macs_per_cycle, efficiency=dict(efficiency or {}))
+
+
 def parse_efficiencies(specs) -> dict:
     """``["conv2dk1=0.6", "a=0.5,b=0.7"]`` -> {symbol: fraction in (0, 1]}."""
     out = {}
