@@ -226,9 +226,10 @@ def account(plan: Plan) -> None:
     mem, chans = plan.mem, plan.chans
     for w in plan.workers:
         t = plan.place[id(w)]
-        mem.setdefault(t, []).append((f"stack of '{w.name}'", int(w.stack_size or DEFAULT_STACK)))
+        stack = int(w.stack_size or DEFAULT_STACK)
+        mem.setdefault(t, []).append((f"stack of '{w.name}' {stack} B", stack))
         if w.data_size:
-            mem[t].append((f"data of '{w.name}'", int(w.data_size)))
+            mem[t].append((f"data of '{w.name}' {int(w.data_size)} B", int(w.data_size)))
     seen_bufs: set = set()
     for w in plan.workers:
         for b in w.buffers:

@@ -266,6 +266,8 @@ class Kernel:
 class ExternalFunction(Kernel):
     """A kernel compiled from C/C++ source at JIT time; same call semantics in the emulator."""
 
+    _instances: dict = {}      # upstream's registry of declared functions (nothing is built)
+
     def __init__(self, name: str, object_file_name=None, source_file=None, source_string=None,
                  arg_types: list | None = None, include_dirs=None, compile_flags=None, *,
                  symbol_prefix=None, use_chess=False, inline=False, stack_size_override=None,
