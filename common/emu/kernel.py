@@ -169,6 +169,7 @@ class Kernel:
             if self._arg_types else None
         self._reg: Registration | None = None
         self._reg_version = -1
+        self.macs_per_call = 0     # MACs of one call when the implementation declares none
 
     @property
     def name(self) -> str:
@@ -254,7 +255,8 @@ class Kernel:
                               f"{type(e).__name__}: {e}") from e
         kc = party.kcalls
         kc[self.symbol] = kc.get(self.symbol, 0) + 1
-        m = int(reg.macs(args)) if reg.macs is not None else (ret if type(ret) is int else 0)
+        m = int(reg.macs(args)) if reg.macs is not None else (
+            ret if type(ret) is int else self.macs_per_call)
         party.kmacs += m
         if party.tlog is not None:
             party.tlog.append(("k", self.symbol, m))

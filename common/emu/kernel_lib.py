@@ -26,8 +26,12 @@ def _vec(n: int, dt) -> type:
     return np.ndarray[(int(n),), np.dtype[dt]]
 
 
-def _ext(symbol: str, arg_types: list) -> ExternalFunction:
-    return ExternalFunction(symbol, f"{symbol}.o", arg_types=arg_types)
+def _ext(symbol: str, arg_types: list, macs: int = 0) -> ExternalFunction:
+    """The kernel ``symbol`` with ``arg_types``; ``macs``: multiply-accumulates of one call
+    (used by the NPU time estimates when the host implementation declares none)."""
+    k = ExternalFunction(symbol, f"{symbol}.o", arg_types=arg_types)
+    k.macs_per_call = int(macs)
+    return k
 
 
 def _bits(dtype, factory: str) -> int:
@@ -225,7 +229,8 @@ def mm(dim_m: int = 64, dim_k: int = 64, dim_n: int = 64, input_dtype=np.int16,
     si, so = _mm_suffix(input_dtype, output_dtype, "mm")
     a, b = _vec(dim_m * dim_k, input_dtype), _vec(dim_k * dim_n, input_dtype)
     c = _vec(dim_m * dim_n, output_dtype)
-    k = _ext(f"{'matmul' if vectorized else 'matmul_scalar'}_{si}_{so}", [a, b, c])
+    k = _ext(f"{'matmul' if vectorized else 'matmul_scalar'}_{si}_{so}", [a, b, c],
+             dim_m * dim_k * dim_n)
     k.zero = Kernel(f"{'zero' if vectorized else 'zero_scalar'}_{so}", k.object_file_name, [c])
     k.mac_dims = _mac_dims(si, emulate_bf16_mmul_with_bfp16)
     return k
@@ -246,7 +251,7 @@ def mv(dim_m: int = 32, dim_k: int = 32, input_dtype=np.int16, output_dtype=np.i
         raise DesignError("kernels.mv: only (int16, int32) is supported")
     c = _vec(dim_m, np.int32)
     k = _ext(f"{'matvec_vectorized' if vectorized else 'matvec_scalar'}_i16_i32",
-             [_vec(dim_m * dim_k, np.int16), _vec(dim_k, np.int16), c])
+             [_vec(dim_m * dim_k, np.int16), _vec(dim_k, np.int16), c], dim_m * dim_k)
     k.zero = Kernel(f"{'zero_vectorized' if vectorized else 'zero_scalar'}_i32",
                     k.object_file_name, [c])
     return k
@@ -257,7 +262,7 @@ def cascade_mm(dim_m: int = 64, dim_k: int = 64, dim_n: int = 64, input_dtype=np
     si, so = _mm_suffix(input_dtype, output_dtype, "cascade_mm")
     ts = [_vec(dim_m * dim_k, input_dtype), _vec(dim_k * dim_n, input_dtype),
           _vec(dim_m * dim_n, output_dtype)]
-    k = _ext(f"matmul_scalar_cascade_get_only_{si}_{so}", ts)
+    k = _ext(f"matmul_scalar_cascade_get_only_{si}_{so}", ts, dim_m * dim_k * dim_n)
     k.get_only = k
     k.put_only = Kernel(f"matmul_scalar_cascade_put_only_{si}_{so}", k.object_file_name, ts)
     k.put_get = Kernel(f"matmul_scalar_cascade_put_get_{si}_{so}", k.object_file_name, ts)
@@ -272,7 +277,8 @@ def conv2dk1(input_width: int = 32, input_channels: int = 64, output_channels: i
     return _ext(_act("conv2dk1", act_dtype, "conv2dk1"),
                 [_vec(input_width * input_channels, act_dtype),
                  _vec(input_channels * output_channels, np.int8),
-                 _vec(input_width * output_channels, np.uint8)] + [I32] * 4)
+                 _vec(input_width * output_channels, np.uint8)] + [I32] * 4,
+                input_width * input_channels * output_channels)
 
 
 def conv2dk3(input_width: int = 32, input_channels: int = 64, output_channels: int = 64,
@@ -281,7 +287,8 @@ def conv2dk3(input_width: int = 32, input_channels: int = 64, output_channels: i
     line = _vec(input_width * input_channels, act_dtype)
     return _ext(_act("conv2dk3", act_dtype, "conv2dk3"),
                 [line, line, line, _vec(9 * input_channels * wo, np.int8),
-                 _vec(input_width * output_channels, np.uint8)] + [I32] * 8)
+                 _vec(input_width * output_channels, np.uint8)] + [I32] * 8,
+                9 * input_width * input_channels * output_channels)
 
 
 def conv2dk1_skip(input_width: int = 32, input_channels: int = 64,
@@ -290,7 +297,8 @@ def conv2dk1_skip(input_width: int = 32, input_channels: int = 64,
     return _ext(_act("conv2dk1_skip", act_dtype, "conv2dk1_skip"),
                 [half, half, _vec(input_channels * output_channels, np.int8),
                  _vec(input_width * output_channels, np.uint8),
-                 _vec(input_width * output_channels, act_dtype)] + [I32] * 5)
+                 _vec(input_width * output_channels, act_dtype)] + [I32] * 5,
+                input_width * input_channels * output_channels)
 
 
 def conv2dk1_skip_init(input_width: int = 32, input_channels: int = 64,
@@ -301,13 +309,15 @@ def conv2dk1_skip_init(input_width: int = 32, input_channels: int = 64,
     return _ext(_act("conv2dk1_skip_init", act_dtype, "conv2dk1_skip_init"),
                 [half, half, _vec((input_channels + sk) * output_channels, np.int8),
                  _vec(input_width * output_channels, np.uint8),
-                 _vec(input_width * sk, act_dtype)] + [I32] * 7)
+                 _vec(input_width * sk, act_dtype)] + [I32] * 7,
+                input_width * (input_channels + sk) * output_channels)
 
 
 def conv2dk1_i8(input_width: int = 32, input_channels: int = 64, output_channels: int = 64):
     return _ext("conv2dk1_i8", [_vec(input_width * input_channels, np.int8),
                                 _vec(input_channels * output_channels, np.int8),
-                                _vec(input_width * output_channels, np.int8)] + [I32] * 4)
+                                _vec(input_width * output_channels, np.int8)] + [I32] * 4,
+                input_width * input_channels * output_channels)
 
 
 def conv2dk14(input_width: int = 224, input_channels: int = 16, output_channels: int = 16,
@@ -315,7 +325,8 @@ def conv2dk14(input_width: int = 224, input_channels: int = 16, output_channels:
     tiles, px = input_width // kernel_width, kernel_width * kernel_width
     return _ext("conv2dk14_i8", [_vec(tiles * px * 4, np.uint8),
                                  _vec(output_channels * px * 4, np.int8),
-                                 _vec(output_channels * tiles * 8, np.int8)] + [I32] * 5)
+                                 _vec(output_channels * tiles * 8, np.int8)] + [I32] * 5,
+                tiles * px * 4 * output_channels)
 
 
 # ---- numpy references exported next to the factories ------------------------------------

@@ -9,7 +9,8 @@ Cost model (``CostModel``), at 1 GHz (1 cycle = 1 ns):
 * DMA transfer of one object: bytes / ``dma_bytes_per_cycle`` (4: one 32-bit stream word
   per cycle per channel); a channel moves one object at a time, in order; a transfer
   starts when the object is released by its producer and the receiving end has a free
-  buffer (buffer counts as the emulated run has them: the declared depth per end).
+  buffer (buffer counts as the emulated run has them: the declared depth per end); a
+  broadcast moves to each consumer as that consumer's buffers allow.
 * a fifo whose ends share memory moves nothing: the object is ready when released.
 * the runtime sequence issues fills and drains at its own time, which advances only when
   it waits for transfers.
@@ -122,6 +123,7 @@ class Replay:
     # ---- static structure -----------------------------------------------------------
     def setup(self, handle_rt: dict, dma_fifos: set) -> None:
         from .fifo import Link
+        from .fifomem import bound_ends
         from .worker import Worker
         plan = self.plan
         for f in plan.fifos:
@@ -141,6 +143,7 @@ class Replay:
             ptile = plan.tile_of(f._prod) if f._prod is not None and \
                 f._prod.endpoint is not None else None
             seen_sink = False
+            n_cons = len(bound_ends(plan, f)[1])
             for h in f._cons:
                 if h.endpoint is None:
                     continue
@@ -154,7 +157,9 @@ class Replay:
                 track = None
                 if dma:
                     if ptile is not None and plan.kind_at(ptile) != KIND_COMPUTE:
-                        track = self._dma_track(ptile, "out", f.name)
+                        # a broadcast reaches each consumer as its buffers allow
+                        to = f" -> ({ctile[0]},{ctile[1]})" if n_cons > 1 else ""
+                        track = self._dma_track(ptile, "out", f.name + to)
                     elif plan.kind_at(ctile) != KIND_COMPUTE:
                         track = self._dma_track(ctile, "in", f.name)
                     else:

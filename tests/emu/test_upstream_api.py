@@ -164,3 +164,11 @@ def test_run_iters_reports_modelled_npu_time_of_jit_designs():
         assert r.npu is not None and 0 < r.npu.min_us <= r.npu.max_us
         # 4 objects of 64 B in and out at 4 B/cycle, nothing else modelled: well under 1 us
         assert r.npu.max_us < 1.0
+
+
+def test_library_kernels_count_their_macs():
+    from common.emu.kernel_lib import conv2dk1, conv2dk3, mm
+    with emulated_aie():
+        assert mm(16, 8, 4).macs_per_call == 16 * 8 * 4
+        assert conv2dk1(32, 64, 64).macs_per_call == 32 * 64 * 64
+        assert conv2dk3(32, 16, 8).macs_per_call == 9 * 32 * 16 * 8
