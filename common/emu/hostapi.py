@@ -336,6 +336,18 @@ def _emu_dir() -> str:
     return os.path.dirname(os.path.abspath(__file__))
 
 
+def _low_level(module: str) -> dict:
+    """Attributes of a low-level MLIR module: only ``T`` (scalar types, as v1.x designs
+    import it); anything else, a star import included, is one clear error."""
+    def __getattr__(name: str):
+        if name.startswith("__") and name != "__all__":
+            raise AttributeError(name)
+        raise DesignError(f"{module}{'' if name == '__all__' else '.' + name} is the low-level "
+                          f"MLIR API (hand-written devices, tiles, flows, DMAs); the emulator "
+                          f"runs IRON designs (aie.iron) only")
+    return dict(T=types.SimpleNamespace(**_extras_types()), __getattr__=__getattr__)
+
+
 def np_dtype_to_mlir_type(dt):
     """The emulator's 'MLIR type' of a numpy dtype is the numpy scalar type itself."""
     return np.dtype(dt).type
@@ -375,6 +387,8 @@ def module_specs(jit_names: dict) -> dict[str, dict]:
         "aie.extras.dialects.arith": _arith_ops(),
         "aie.extras.dialects.ext": {},
         "aie.extras.dialects.ext.arith": _arith_ops(),
+        "aie.dialects": {},
+        "aie.dialects.aie": _low_level("aie.dialects.aie"),
     }
 
 

@@ -172,3 +172,13 @@ def test_library_kernels_count_their_macs():
         assert mm(16, 8, 4).macs_per_call == 16 * 8 * 4
         assert conv2dk1(32, 64, 64).macs_per_call == 32 * 64 * 64
         assert conv2dk3(32, 16, 8).macs_per_call == 9 * 32 * 16 * 8
+
+
+def test_low_level_dialects_give_types_and_one_clear_error():
+    with emulated_aie():
+        from aie.dialects.aie import T               # v1.x designs take scalar types here
+        assert T.i16() is np.int16
+        with pytest.raises(DesignError, match="low-level MLIR API"):
+            exec("from aie.dialects.aie import *", {})
+        with pytest.raises(DesignError, match="aie.dialects.aie.object_fifo is the low-level"):
+            exec("from aie.dialects.aie import object_fifo", {})
