@@ -31,7 +31,7 @@ import operator
 import textwrap
 from dataclasses import dataclass
 
-from .device import KIND_COMPUTE, KIND_MEM, KIND_SHIM
+from .device import KIND_COMPUTE, KIND_SHIM
 from .fifo import Link
 from .util import flatten_fn_args
 from .worker import Worker
@@ -241,4 +241,4 @@ def all_acquires(plan) -> dict:
 
 
 __all__ = ["Pool", "fifo_pools", "all_acquires", "largest_acquires", "compute_end_buffers",
-           "needs_dma", "bound_ends", "KIND_MEM"]
+           "needs_dma", "bound_ends"]

@@ -392,4 +392,5 @@ def module_specs(jit_names: dict) -> dict[str, dict]:
     }
 
 
-__all__ = ["module_specs", "set_current_device", "get_current_device", "types"]
+__all__ = ["module_specs", "set_current_device", "get_current_device", "run_iters",
+           "npu_time_wanted", "np_dtype_to_mlir_type"]

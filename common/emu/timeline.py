@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from .device import KIND_COMPUTE, KIND_SHIM
+from .device import KIND_COMPUTE
 from .errors import EmulationError
 
 CLOCK_HZ = 1.0e9
@@ -109,8 +109,8 @@ class _Prod:
 class Replay:
     """Times for a logged run (see the module docstring)."""
 
-    def __init__(self, plan, log: list, model: CostModel):
-        self.plan, self.log, self.model = plan, log, model
+    def __init__(self, plan, model: CostModel):
+        self.plan, self.model = plan, model
         self.events: list[Event] = []
         self.ptimes: dict = {}              # fifo -> [ready time of object i]
         self.cons_of: dict = {}             # fifo -> [_Cons]
@@ -197,15 +197,18 @@ class Replay:
         return pt[i]
 
     def _link_ready(self, ln, k: int, f, j: int):
+        """Object ``j`` of link output ``f`` is ready when the input object(s) holding its
+        data have arrived at the memtile: for a join, object j of every input; for a
+        split, input object j // repeat; for a forward (objects may be re-sized and
+        repeated), the input object holding the output's last element."""
+        rep = max(1, int(f.repeat_count or 1))
         if ln.kind == "join":
             ts = [self._in_arrival(ln, h.fifo, j) for h in ln.srcs]
             return None if any(t is None for t in ts) else max(ts)
         src = ln.srcs[0].fifo
-        per_in = src.cons_numel * max(1, int(f.repeat_count or 1))
-        out_numel = f.numel if ln.kind == "forward" else f.numel
-        need = ((j + 1) * out_numel - 1) // per_in if ln.kind == "forward" else \
-            j // max(1, int(f.repeat_count or 1))
-        return self._in_arrival(ln, src, need)
+        if ln.kind == "split":
+            return self._in_arrival(ln, src, j // rep)
+        return self._in_arrival(ln, src, ((j + 1) * f.numel - 1) // (src.cons_numel * rep))
 
     def _in_arrival(self, ln, f, j: int):
         for c in self.cons_of[f]:
@@ -450,11 +453,11 @@ def build(plan, log: dict, handle_rt: dict, model: CostModel) -> Timeline:
         pt = plan.tile_of(p) if p is not None else None
         if needs_dma(plan, f, pt, [plan.tile_of(h) for h in cons], cons):
             dma.add(f)
-    r = Replay(plan, [], model)
+    r = Replay(plan, model)
     r.setup(handle_rt, dma)
     r.run(list(log.items()))
     tiles = {name: None for name in log}
     return Timeline(r.events, r.end_time, model, tiles, r.incomplete)
 
 
-__all__ = ["CostModel", "Timeline", "build", "parse_efficiencies", "KIND_SHIM"]
+__all__ = ["CostModel", "Timeline", "build", "model_for", "parse_efficiencies"]
