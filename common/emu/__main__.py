@@ -1,11 +1,40 @@
-"""``python -m common.emu DESIGN.py [design args]``: run a design on random inputs and
-print its summary."""
+"""``python -m common.emu DESIGN.py [design args] [--trace OUT.json] [--gantt OUT.png]
+[--kernel-efficiency SYMBOL=FRACTION[,...]]``: run a design on random inputs and print its
+summary. ``--trace`` writes the run's modelled timeline as a Chrome/Perfetto trace (open in
+ui.perfetto.dev or chrome://tracing), ``--gantt`` as a PNG chart; the cost model is in
+common/emu/timeline.py (kernel efficiency default 0.5 of the device's MACs per cycle)."""
 from __future__ import annotations
 
 import sys
 
 from .design import load_design
 from .errors import EmulationError
+from .timeline import parse_efficiencies
+
+OWN = ("--trace", "--gantt", "--kernel-efficiency")
+
+
+def split_args(argv: list[str]) -> tuple[list[str], dict]:
+    """Separate the emulator's own options (anywhere after DESIGN.py) from the design's."""
+    rest, own = [], {"--trace": None, "--gantt": None, "--kernel-efficiency": []}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        key, eq, val = a.partition("=")
+        if key in OWN:
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise EmulationError(f"{key} needs a value")
+                val = argv[i + 1]
+                i += 1
+            if key == "--kernel-efficiency":
+                own[key].append(val)
+            else:
+                own[key] = val
+        else:
+            rest.append(a)
+        i += 1
+    return rest, own
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,9 +43,17 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__.strip())
         return 0 if argv else 2
     try:
-        d = load_design(argv[0], argv[1:])
-        outs = d.run(*d.random_inputs())
-    except EmulationError as e:
+        design_args, own = split_args(argv[1:])
+        effs = parse_efficiencies(own["--kernel-efficiency"])
+        d = load_design(argv[0], design_args)
+        traced = own["--trace"] or own["--gantt"]
+        model = d.cost_model(effs) if traced or effs else None
+        outs = d.run(*d.random_inputs(), timeline=model)
+        if own["--trace"]:
+            d.last_timeline.write_json(own["--trace"])
+        if own["--gantt"]:
+            d.last_timeline.write_gantt(own["--gantt"])
+    except (EmulationError, OSError) as e:
         print(f"{type(e).__name__}: {e}", file=sys.stderr)
         return 1
     print(d.summary())

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from .device import DEFAULT_STACK, KIND_COMPUTE, KIND_MEM, KIND_SHIM, LIMITS, Device
 from .errors import DesignError, ResourceError
 from .fifo import Link, ObjectFifo
+from .fifomem import all_acquires, bound_ends, fifo_pools, needs_dma
 from .worker import Worker
 
 
@@ -21,6 +22,7 @@ class Plan:
     mem: dict = field(default_factory=dict)         # (col,row) -> [(what, bytes)]
     chans: dict = field(default_factory=dict)       # (col,row) -> [in, out, [names]]
     sink_of: dict = field(default_factory=dict)     # fifo -> representative runtime cons handle
+    pools: list = field(default_factory=list)       # fifomem.Pool: fifo/link buffers per tile
 
     def tile_of(self, h) -> tuple:
         """Coordinates of the endpoint of handle ``h``."""
@@ -130,27 +132,7 @@ def place(plan: Plan) -> None:
         used[free[0]] = w
         plan.place[id(w)] = free[0]
 
-    def neighbour_col(fifos) -> int:
-        for f in fifos:
-            for h in ([f._prod] if f._prod else []) + f._cons:
-                if isinstance(h.endpoint, Worker):
-                    return plan.place[id(h.endpoint)][0]
-        return 0
-
-    rr = 0
-    for ln in plan.links:
-        t = ln.tile
-        if t is not None and t.is_placed:
-            plan.place[id(ln)] = _check_coords(dev, t, f"link {ln.name}", KIND_MEM)
-            continue
-        if t is not None and t.col is not None:
-            col = t.col
-        else:
-            col = neighbour_col([h.fifo for h in ln.srcs + ln.dsts])
-            rr += 1
-        if not 0 <= col < dev.cols:
-            raise ResourceError(f"link {ln.name}: column {col} is outside the {dev.name} grid")
-        plan.place[id(ln)] = (col, 1)
+    _place_links(plan)
 
     shim_use: dict = {}
     for h in plan.rt_handles:
@@ -180,9 +162,63 @@ def place(plan: Plan) -> None:
         plan.place[id(h)] = c
 
 
-def shares_memory(a: tuple, b: tuple) -> bool:
-    """Compute tiles whose cores reach each other's memory (same tile or neighbours)."""
-    return abs(a[0] - b[0]) + abs(a[1] - b[1]) <= 1
+def _peer_columns(plan: Plan, ln) -> list[list[int]]:
+    """Per fifo of link ``ln``: the columns of the workers at its other end."""
+    out = []
+    for h in ln.srcs + ln.dsts:
+        f = h.fifo
+        others = [f._prod] if h in ln.srcs else f._cons
+        cols = [plan.place[id(o.endpoint)][0] for o in others
+                if o is not None and isinstance(o.endpoint, Worker)]
+        if cols:
+            out.append(cols)
+    return out
+
+
+def _place_links(plan: Plan) -> None:
+    """Memtile links, as mlir-aie's sequential placer places non-core tiles: heaviest DMA
+    demand first, each at the column that minimises the distance to its fifos' worker
+    columns (ties: nearest the mean), then on the memtile nearest that column with free
+    channels (ties: least loaded, then lowest column)."""
+    dev = plan.device
+    used: dict = {}                                    # memtile -> [in, out]
+    _, li, lo = LIMITS[KIND_MEM]
+    mems = [(c, r) for c in range(dev.cols) for r in range(1, 1 + dev.mem_rows)]
+    free = []
+    for ln in plan.links:
+        t = ln.tile
+        if t is not None and t.is_placed:
+            c = _check_coords(dev, t, f"link {ln.name}", KIND_MEM)
+            plan.place[id(ln)] = c
+            u = used.setdefault(c, [0, 0])
+            u[0] += len(ln.srcs)
+            u[1] += len(ln.dsts)
+        else:
+            free.append(ln)
+    free.sort(key=lambda ln: -(len(ln.srcs) + len(ln.dsts)))       # stable
+    for ln in free:
+        t = ln.tile
+        if t is not None and t.col is not None:
+            target = t.col
+            if not 0 <= target < dev.cols:
+                raise ResourceError(f"link {ln.name}: column {target} is outside the "
+                                    f"{dev.name} grid")
+        else:
+            groups = _peer_columns(plan, ln)
+            target = 0
+            if groups:
+                mean = sum(sum(g) for g in groups) / sum(len(g) for g in groups)
+                target = min(range(dev.cols), key=lambda s: (
+                    sum(max(min(g) - s, 0, s - max(g)) for g in groups), abs(s - mean)))
+        need_in, need_out = len(ln.srcs), len(ln.dsts)
+        fits = [m for m in mems if used.get(m, [0, 0])[0] + need_in <= li
+                and used.get(m, [0, 0])[1] + need_out <= lo]
+        pick = min(fits, key=lambda m: (abs(m[0] - target), sum(used.get(m, [0, 0])),
+                                        m[0], m[1])) if fits else (target, 1)
+        plan.place[id(ln)] = pick
+        u = used.setdefault(pick, [0, 0])
+        u[0] += need_in
+        u[1] += need_out
 
 
 def account(plan: Plan) -> None:
@@ -190,12 +226,10 @@ def account(plan: Plan) -> None:
     mem, chans = plan.mem, plan.chans
     for w in plan.workers:
         t = plan.place[id(w)]
-        mem.setdefault(t, []).append((f"stack of '{w.name}'", int(w.stack_size or DEFAULT_STACK)))
+        stack = int(w.stack_size or DEFAULT_STACK)
+        mem.setdefault(t, []).append((f"stack of '{w.name}' {stack} B", stack))
         if w.data_size:
-            mem[t].append((f"data of '{w.name}'", int(w.data_size)))
-        for h in w.fifos:
-            mem[t].append((f"fifo '{h.fifo.name}' {h.handle_type} {h.depth}x{h.nbytes} B",
-                           h.depth * h.nbytes))
+            mem[t].append((f"data of '{w.name}' {int(w.data_size)} B", int(w.data_size)))
     seen_bufs: set = set()
     for w in plan.workers:
         for b in w.buffers:
@@ -207,14 +241,9 @@ def account(plan: Plan) -> None:
             else:
                 t = plan.place[id(b.owner if b.owner is not None else w)]
             mem.setdefault(t, []).append((f"buffer '{b.name}' {b.nbytes} B", b.nbytes))
-    for ln in plan.links:
-        t = plan.place[id(ln)]
-        ins = sum(h.depth * h.nbytes for h in ln.srcs)
-        outs = sum(h.depth * h.nbytes for h in ln.dsts)
-        mem.setdefault(t, []).append((f"{ln.kind} link of "
-                                      f"{', '.join(h.fifo.name for h in ln.srcs)} -> "
-                                      f"{', '.join(h.fifo.name for h in ln.dsts)} "
-                                      f"{max(ins, outs)} B", max(ins, outs)))
+    plan.pools = fifo_pools(plan, all_acquires(plan))
+    for pool in plan.pools:
+        mem.setdefault(pool.tile, []).append((pool.label(), pool.nbytes))
     for t, items in mem.items():
         kind = plan.kind_at(t)
         total = sum(b for _, b in items)
@@ -229,19 +258,11 @@ def account(plan: Plan) -> None:
         e[2].append(name)
 
     for f in plan.fifos:
-        p = f._prod if f._prod is not None and f._prod.endpoint is not None else None
+        p, cons = bound_ends(plan, f)
         ptile = plan.tile_of(p) if p is not None else None
-        ctiles = []
-        for h in f._cons:
-            if h.endpoint is None:
-                continue
-            if not isinstance(h.endpoint, (Worker, Link)) and plan.sink_of.get(f) is not h:
-                continue
-            ctiles.append(plan.tile_of(h))
-        if (ptile is not None and len(ctiles) == 1 and not f.via_DMA
-                and plan.kind_at(ptile) == KIND_COMPUTE == plan.kind_at(ctiles[0])
-                and shares_memory(ptile, ctiles[0])):
-            continue            # neighbouring compute tiles: shared memory, no DMA
+        ctiles = [plan.tile_of(h) for h in cons]
+        if not needs_dma(plan, f, ptile, ctiles, cons):
+            continue            # ends share memory: no DMA
         if ptile is not None and any(c != ptile for c in ctiles):
             use(ptile, 1, f"{f.name} (out)")
         for c in ctiles:

@@ -12,10 +12,12 @@ import numpy as np
 
 from . import program as _program
 from .errors import DesignError
+from .hostapi import set_current_device
 from .program import ResolvedProgram
 from .runner import RunStats
 from .shim import emulated_aie
 from .summary import Summary, make_summary
+from .timeline import CostModel, Timeline, build as build_timeline, model_for
 
 
 class Design:
@@ -26,6 +28,7 @@ class Design:
         self.program = program
         self.path, self.argv, self.printed = path, list(argv), printed
         self.last_stats: RunStats | None = None
+        self.last_timeline: Timeline | None = None
         self.runs = 0
 
     @property
@@ -39,13 +42,22 @@ class Design:
                 out.append(("scalar", (), np.dtype(v)))
         return out
 
-    def run(self, *arrays) -> list[np.ndarray]:
-        """Run the runtime sequence once; returns the drained arrays in argument order."""
+    def run(self, *arrays, timeline: CostModel | None = None) -> list[np.ndarray]:
+        """Run the runtime sequence once; returns the drained arrays in argument order.
+        With a ``timeline`` cost model the run is traced and ``self.last_timeline`` holds
+        its modelled timeline (see :mod:`common.emu.timeline`)."""
         with emulated_aie():
-            outs, stats = self.program.run_with_stats(*arrays)
+            outs, stats = self.program.run_with_stats(*arrays, trace=timeline is not None)
         self.last_stats = stats
         self.runs += 1
+        if timeline is not None:
+            self.last_timeline = build_timeline(self.program.plan, stats.trace_log,
+                                                stats.handle_rt, timeline)
         return outs
+
+    def cost_model(self, efficiency: dict | None = None) -> CostModel:
+        """The default cost model for this design's device (MACs per cycle from it)."""
+        return model_for(self.program.plan.device, efficiency)
 
     def random_inputs(self, seed: int = 0) -> list:
         rng = np.random.default_rng(seed)
@@ -62,7 +74,7 @@ class Design:
         return vals
 
     def summary(self) -> Summary:
-        return make_summary(self.program, self.last_stats, self.runs)
+        return make_summary(self.program, self.last_stats, self.runs, self.last_timeline)
 
 
 def load_design(path: str, argv: Sequence[str] = ()) -> Design:
@@ -74,6 +86,7 @@ def load_design(path: str, argv: Sequence[str] = ()) -> Design:
     buf = io.StringIO()
     old_argv, old_path = sys.argv, list(sys.path)
     mark = len(_program.RESOLVED)
+    set_current_device(None)        # each design starts as in a fresh process
     try:
         sys.argv = [path] + [str(a) for a in argv]
         sys.path.insert(0, os.path.dirname(os.path.abspath(path)))

@@ -26,6 +26,9 @@ def _acquire(end, n: int, avail, take, what: str):
                       f"{len(avail)} {what})")
         for _ in range(need):
             held.append(take())
+    log = end.owner.tlog
+    if log is not None:
+        log.append(("acq", end, n))
     return held[0] if n == 1 else held[:n]
 
 
@@ -94,6 +97,9 @@ class ObjReader:
                               f"object(s) held")
         for _ in range(k):
             self.pool.append(self.held.pop(0))
+        log = self.owner.tlog
+        if log is not None:
+            log.append(("rel", self, k))
         if self.stream.end > self.pos:      # more data waits for the freed buffer
             eng.schedule(self)
             eng.pump()
@@ -130,6 +136,9 @@ class ProdEnd:
         if k > len(self.held):
             raise DesignError(f"release({k}) on {self.label} but only {len(self.held)} "
                               f"object(s) held")
+        log = self.owner.tlog
+        if log is not None:
+            log.append(("rel", self, k))
         for _ in range(k):
             obj = self.held.pop(0)
             flat = obj.reshape(-1)

@@ -36,7 +36,7 @@ class Party:
     """One concurrent participant of a run: a worker or the host sequence."""
 
     __slots__ = ("name", "kind", "eng", "blocked", "pred", "waiting", "kcalls",
-                 "kmacs", "tile", "local_bufs", "lb_index", "glet", "worker")
+                 "kmacs", "tile", "local_bufs", "lb_index", "glet", "worker", "tlog")
 
     def __init__(self, eng: "Engine", name: str, kind: str, tile=None, worker=None):
         self.name, self.kind, self.eng, self.tile, self.worker = name, kind, eng, tile, worker
@@ -48,6 +48,7 @@ class Party:
         self.local_bufs: list = []
         self.lb_index = 0
         self.glet: PartyGreenlet | None = None
+        self.tlog: list | None = None          # timeline log of a traced run (else None)
 
 
 class Engine:
@@ -121,7 +122,8 @@ class Engine:
         lines.append("blocked parties:")
         for p in self.parties:
             if p.blocked:
-                lines.append(f"  {p.kind} '{p.name}' waits for {p.waiting}")
+                who = p.name if p.kind == "worker" else f"{p.kind} '{p.name}'"
+                lines.append(f"  {who} waits for {p.waiting}")
         lines.append("fifo occupancy:")
         for r in self.reporters:
             lines.append("  " + r())

@@ -8,12 +8,14 @@ into them in place, as the NPU would.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Callable
 
 import numpy as np
 
 from . import program as _program
 from .errors import DesignError
+from .timeline import CLOCK_HZ
 
 
 class Tensor(np.ndarray):
@@ -65,9 +67,11 @@ def zeros_like(t, dtype=None, **kwargs) -> Tensor:
     return _as_tensor(np.zeros(np.shape(t), dtype=dtype or np.asarray(t).dtype))
 
 
-def arange(start, stop=None, step=1, dtype=None, device: str = "npu", **kwargs) -> Tensor:
-    return _as_tensor(np.arange(start, stop, step, dtype=dtype) if stop is not None
-                      else np.arange(start, dtype=dtype))
+def arange(start, stop=None, step=1, dtype=None, device: str = "npu", shape=None,
+           **kwargs) -> Tensor:
+    a = np.arange(start, stop, step, dtype=dtype) if stop is not None else \
+        np.arange(start, dtype=dtype)
+    return _as_tensor(a if shape is None else a.reshape(shape))
 
 
 def rand(*size, dtype=np.float32, device: str = "npu", **kwargs) -> Tensor:
@@ -94,12 +98,21 @@ def _key(args, kwargs) -> tuple:
     return tuple(one(a) for a in args) + tuple((k, one(v)) for k, v in sorted(kwargs.items()))
 
 
+class RunResult:
+    """What a jit call returns under ``aie.utils.benchmark.run_iters``: ``npu_time`` (ns)
+    is the run's modelled time (common/emu/timeline.py), not a measurement."""
+
+    def __init__(self, npu_time: int):
+        self.npu_time = npu_time
+
+
 class JitDesign:
     """What ``@iron.jit`` returns: call it with tensors to resolve (once) and run."""
 
     def __init__(self, fn: Callable, options: dict):
         self.fn, self.options = fn, options
         self._cache: dict = {}
+        self._kernel_cache: dict = {}      # upstream's per-design kernel build cache (unused)
         functools.update_wrapper(self, fn)
 
     def resolve(self, *args, **kwargs):
@@ -107,7 +120,7 @@ class JitDesign:
         key = _key(args, kwargs)
         if key not in self._cache:
             mark = len(_program.RESOLVED)
-            ret = self.fn(*args, **kwargs)
+            ret = self.fn(*self._placeholders(args, kwargs), **kwargs)
             if isinstance(ret, _program.ResolvedProgram):
                 prog = ret
             elif len(_program.RESOLVED) > mark:
@@ -119,6 +132,18 @@ class JitDesign:
 
     specialize = resolve
 
+    def _placeholders(self, args: tuple, kwargs: dict) -> tuple:
+        """``specialize(**compile_time)`` passes no tensors: the generator's tensor
+        parameters (``In``/``Out``) get None, as their values are not read at build time."""
+        try:
+            params = list(inspect.signature(self.fn).parameters.values())
+        except (TypeError, ValueError):
+            return args
+        missing = [p for p in params[len(args):]
+                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                   and p.default is p.empty and p.name not in kwargs]
+        return tuple(args) + (None,) * len(missing)
+
     def __call__(self, *args, **kwargs):
         prog = self.resolve(*args, **kwargs)
         tensors = [a for a in args if isinstance(a, np.ndarray)]
@@ -127,12 +152,18 @@ class JitDesign:
             raise DesignError(f"jit design '{self.fn.__name__}': its runtime sequence takes "
                               f"{len(slots)} tensors, the call passed {len(tensors)}")
         bound = tensors[:len(slots)]
-        outs = prog.run_with_stats(*bound)[0]
+        from .hostapi import npu_time_wanted
+        timed = npu_time_wanted()
+        outs, stats = prog.run_with_stats(*bound, trace=timed)
         drained = [t for t, rd in zip(bound, prog.rt.tensor_args) if rd.drained]
         for t, o in zip(drained, outs):
             if not np.shares_memory(t, o):
                 np.copyto(t, np.asarray(o).reshape(t.shape), casting="unsafe")
-        return None
+        if not timed:
+            return None
+        from .timeline import build, model_for
+        tl = build(prog.plan, stats.trace_log, stats.handle_rt, model_for(prog.plan.device))
+        return RunResult(int(round(tl.end * 1e9 / CLOCK_HZ)))
 
 
 def jit(fn: Callable | None = None, **options):

@@ -169,6 +169,7 @@ class Kernel:
             if self._arg_types else None
         self._reg: Registration | None = None
         self._reg_version = -1
+        self.macs_per_call = 0     # MACs of one call when the implementation declares none
 
     @property
     def name(self) -> str:
@@ -254,10 +255,11 @@ class Kernel:
                               f"{type(e).__name__}: {e}") from e
         kc = party.kcalls
         kc[self.symbol] = kc.get(self.symbol, 0) + 1
-        if reg.macs is not None:
-            party.kmacs += int(reg.macs(args))
-        elif type(ret) is int:
-            party.kmacs += ret
+        m = int(reg.macs(args)) if reg.macs is not None else (
+            ret if type(ret) is int else self.macs_per_call)
+        party.kmacs += m
+        if party.tlog is not None:
+            party.tlog.append(("k", self.symbol, m))
 
     def __repr__(self) -> str:
         return f"Kernel({self.symbol!r}, [{', '.join(type_str(t) for t in self._arg_types)}])"
@@ -265,6 +267,8 @@ class Kernel:
 
 class ExternalFunction(Kernel):
     """A kernel compiled from C/C++ source at JIT time; same call semantics in the emulator."""
+
+    _instances: dict = {}      # upstream's registry of declared functions (nothing is built)
 
     def __init__(self, name: str, object_file_name=None, source_file=None, source_string=None,
                  arg_types: list | None = None, include_dirs=None, compile_flags=None, *,

@@ -79,9 +79,10 @@ class ResolvedProgram:
                 scalars.append(np.dtype(v).type(0 if a is None else a))
         return tensors, scalars
 
-    def run_with_stats(self, *arrays) -> tuple[list, RunStats]:
+    def run_with_stats(self, *arrays, trace: bool = False) -> tuple[list, RunStats]:
+        """Run once; ``trace=True`` also logs what the timeline replays (slower)."""
         tensors, scalars = self.prepare_inputs(arrays)
-        stats = execute(self.plan, self.rt, tensors, scalars)
+        stats = execute(self.plan, self.rt, tensors, scalars, trace)
         outs = [rd._arr for rd in self.rt.tensor_args if rd.drained]
         for rd in self.rt.tensor_args:
             rd._arr = None
@@ -89,6 +90,16 @@ class ResolvedProgram:
 
     def run(self, *arrays) -> list:
         return self.run_with_stats(*arrays)[0]
+
+    def as_mlir(self) -> str:
+        """No MLIR in the emulator: a one-line description of the program."""
+        return str(self)
+
+    def compile(self, xclbin_path: str | None = None, inst_path: str | None = None,
+                **paths) -> tuple:
+        """Compile-only mode: nothing is built in the emulator (the design resolved);
+        returns the ``(xclbin, insts)`` paths asked for, as upstream returns its outputs."""
+        return xclbin_path, inst_path
 
     def __str__(self) -> str:
         p = self.plan

@@ -34,6 +34,8 @@ class RunStats:
     """Per-run statistics: kernel calls and MACs per worker, wall time."""
     workers: list = field(default_factory=list)
     wall_s: float = 0.0
+    trace_log: dict | None = None      # traced runs: {party name: [ops]}
+    handle_rt: dict | None = None      # traced runs: id(fifo handle) -> run-time endpoint
 
 
 def _worker_main(eng: Engine, p: Party, w: Worker) -> None:
@@ -131,7 +133,8 @@ def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
     return streams, sinks
 
 
-def execute(plan: Plan, rt: Runtime, arrays: list, scalars: list) -> RunStats:
+def execute(plan: Plan, rt: Runtime, arrays: list, scalars: list, trace: bool = False
+            ) -> RunStats:
     """Run the design once on host ``arrays`` (bound to the sequence's tensor arguments).
 
     Python's cyclic garbage collector is paused for the run: a run allocates many
@@ -142,13 +145,13 @@ def execute(plan: Plan, rt: Runtime, arrays: list, scalars: list) -> RunStats:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _execute(plan, rt, arrays, scalars)
+        return _execute(plan, rt, arrays, scalars, trace)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _execute(plan: Plan, rt: Runtime, arrays: list, scalars: list) -> RunStats:
+def _execute(plan: Plan, rt: Runtime, arrays: list, scalars: list, trace: bool) -> RunStats:
     t0 = time.perf_counter()
     eng = Engine()
     for rd, a in zip(rt.tensor_args, arrays):
@@ -167,8 +170,16 @@ def _execute(plan: Plan, rt: Runtime, arrays: list, scalars: list) -> RunStats:
             parties[w] = eng.add_party(Party(eng, worker_label(w, plan), "worker",
                                              plan.place[id(w)], w))
     glets = []
+    handle_rt = None
+    if trace:
+        for p in [host, *parties.values()]:
+            p.tlog = []
     try:
         streams, sinks = _build(eng, plan, parties)
+        if trace:
+            handle_rt = {id(h): h._rt for f in plan.fifos
+                         for h in ([f._prod] if f._prod is not None else []) + f._cons
+                         if h._rt is not None}
         eng.pump()
         eng.ctl = HostCtl(eng, rt, streams, sinks)
         eng.hub = greenlet.getcurrent()
@@ -198,6 +209,9 @@ def _execute(plan: Plan, rt: Runtime, arrays: list, scalars: list) -> RunStats:
     if eng.error is not None and not eng.finished_ok:
         raise eng.error
     stats = RunStats(wall_s=time.perf_counter() - t0)
+    if trace:
+        stats.trace_log = {p.name: p.tlog for p in [host, *parties.values()]}
+        stats.handle_rt = handle_rt
     for w in plan.workers:
         p = parties.get(w)
         stats.workers.append(WorkerStats(worker_label(w, plan), plan.place[id(w)],

@@ -155,21 +155,22 @@ class Runtime:
                 self._workers.append(w)
 
     def fill(self, in_fifo, source, tap=None, task_group=None, wait=False, placement=None,
-             **kwargs) -> None:
+             tile=None, **kwargs) -> None:
         if not in_fifo.is_prod:
             raise DesignError(f"rt.fill on a consumer handle of fifo '{in_fifo.fifo.name}'")
-        self._host_end(in_fifo, placement)
+        self._host_end(in_fifo, tile if tile is not None else placement)
         self._rec("fill", in_fifo, source, tap, task_group, wait)
 
     def drain(self, out_fifo, dest, tap=None, task_group=None, wait=False, placement=None,
-              **kwargs) -> None:
+              tile=None, **kwargs) -> None:
         if out_fifo.is_prod:
             raise DesignError(f"rt.drain on the producer handle of fifo '{out_fifo.fifo.name}'")
-        self._host_end(out_fifo, placement)
+        self._host_end(out_fifo, tile if tile is not None else placement)
         self._rec("drain", out_fifo, dest, tap, task_group, wait)
 
     def _host_end(self, handle, placement) -> None:
-        """Bind a fifo handle to the runtime sequence (the host's shim end)."""
+        """Bind a fifo handle to the runtime sequence (the host's shim end); ``placement``
+        is the shim tile given as v1.x ``placement=`` or ``tile=``."""
         handle.bind(self)
         if placement is not None and handle.tile is None:
             handle.tile = placement
@@ -202,6 +203,26 @@ class Runtime:
     add_lock = add_tile_dma = add_flow
 
     # ---- executing the body ------------------------------------------------------
+    _cells: list | None = None
+
+    def _restore_closure(self) -> None:
+        """Upstream runs the body once (to emit the command sequence); the emulator runs it
+        at every run, so plain values the body keeps in its closure (a ``nonlocal``
+        counter) are put back to what they were before the first run."""
+        cells = getattr(self.seq_fn, "__closure__", None) or ()
+        if self._cells is None:
+            self._cells = []
+            for c in cells:
+                try:
+                    v = c.cell_contents
+                except ValueError:          # an empty cell
+                    continue
+                if isinstance(v, (bool, int, float, str, bytes, type(None))):
+                    self._cells.append((c, v))
+        else:
+            for c, v in self._cells:
+                c.cell_contents = v
+
     def body_args(self, scalars: list) -> list:
         out, si = [], 0
         for k, v in self.entries:
@@ -216,6 +237,7 @@ class Runtime:
 
     def run_body(self, ctl: "HostCtl", scalars: list) -> None:
         if not self.v1:
+            self._restore_closure()
             self.seq_fn(*self.body_args(scalars))
             return
         for op in self._ops:
@@ -293,6 +315,8 @@ class HostCtl:
             data[m] = flat[walk[m]]
         task = XferTask(self.eng, "fill", f"fill of fifo '{handle.fifo.name}'", wait, group)
         task.n = n
+        if self.eng.host.tlog is not None:
+            self.eng.host.tlog.append(("fill", handle.fifo, n // handle.fifo.numel, task))
         stream = self.streams[handle.fifo]
         self._group(task, group, managed)
 
@@ -319,6 +343,8 @@ class HostCtl:
         dest.drained = True
         task = XferTask(self.eng, "drain", f"drain of fifo '{handle.fifo.name}'", wait, group)
         task.host_flat, task.walk, task.n = dest._arr.reshape(-1), walk, n
+        if self.eng.host.tlog is not None:
+            self.eng.host.tlog.append(("drain", handle.fifo, n // handle.fifo.cons_numel, task))
         sink = self.sinks[handle.fifo]
         self._group(task, group, managed)
         self.all_drains.append(task)
@@ -335,6 +361,8 @@ class HostCtl:
 
     def wait_tasks(self, tasks: list, what: str) -> None:
         eng = self.eng
+        if eng.host.tlog is not None:
+            eng.host.tlog.append(("wait", list(tasks)))
         pending = [t for t in tasks if not t.done]
         if pending:
             eng.block(eng.host, eng.task_waiters, lambda: all(t.done for t in pending),

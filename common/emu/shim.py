@@ -7,25 +7,14 @@ import sys
 import threading
 import types
 
-from . import controlflow, device, jit as _jit, taplib, util
+from . import algorithms, controlflow, device, hostapi, jit as _jit, kernel_lib, taplib, util
+from .hostapi import get_current_device, set_current_device
 from .buffer import Buffer, GlobalBuffer, LocalBuffer
 from .fifo import Link, ObjectFifo, ObjectFifoHandle
 from .kernel import ExternalFunction, Kernel
 from .program import Placer, Program, SequentialPlacer
 from .runtime import Runtime, RuntimeData, TaskGroup, sync_parameters
 from .worker import Worker, WorkerRuntimeBarrier
-
-_CURRENT_DEVICE = [None]
-
-
-def set_current_device(dev) -> None:
-    _CURRENT_DEVICE[0] = dev() if isinstance(dev, type) else dev
-
-
-def get_current_device():
-    """The device set with ``set_current_device`` (default ``NPU1()`` in the emulator)."""
-    return _CURRENT_DEVICE[0] if _CURRENT_DEVICE[0] is not None else device.NPU1()
-
 
 class _Marker:
     """Stand-in for ``In``/``Out``/``CompileTime[...]`` annotations."""
@@ -59,7 +48,8 @@ def _build() -> dict[str, types.ModuleType]:
         "from_name", "AIETileType")}
     dev_names.update(device.DEVICES)
     dataflow = dict(ObjectFifo=ObjectFifo, ObjectFifoHandle=ObjectFifoHandle,
-                    ObjectFifoLink=Link, ObjectFifoEndpoint=object)
+                    ObjectFifoLink=Link, ObjectFifoEndpoint=object,
+                    StreamDims=list[tuple[int, int]], PadDims=list[tuple[int, int]])
     runtime = dict(Runtime=Runtime, RuntimeData=RuntimeData, TaskGroup=TaskGroup,
                    sync_parameters=sync_parameters)
     scf = dict(_for=controlflow.range_, for_=controlflow.range_, range_=controlflow.range_,
@@ -69,6 +59,9 @@ def _build() -> dict[str, types.ModuleType]:
                 TensorTiler2D=taplib.TensorTiler2D, Layout=taplib.Layout)
     utils = {k: getattr(util, k) for k in (
         "np_ndarray_type_get_shape", "np_ndarray_type_get_dtype", "flatten_fn_args")}
+    utils["np_dtype_to_mlir_type"] = hostapi.np_dtype_to_mlir_type
+    kernels = _mod("aie.iron.kernels", **kernel_lib.module_attrs())
+    algos = _mod("aie.iron.algorithms", **algorithms.module_attrs())
     iron = dict(Buffer=Buffer, GlobalBuffer=GlobalBuffer, LocalBuffer=LocalBuffer,
                 Kernel=Kernel, ExternalFunction=ExternalFunction, Program=Program,
                 Worker=Worker, WorkerRuntimeBarrier=WorkerRuntimeBarrier,
@@ -76,6 +69,7 @@ def _build() -> dict[str, types.ModuleType]:
                 set_current_device=set_current_device, get_current_device=get_current_device,
                 In=In, Out=Out, InOut=InOut, CompileTime=CompileTime, Compile=Compile,
                 DispatchTime=DispatchTime, CoreFunction=ExternalFunction,
+                kernels=kernels, algorithms=algos,
                 **_jit_names(), **dataflow, **runtime)
     mods = {
         "aie": _mod("aie"),
@@ -83,11 +77,14 @@ def _build() -> dict[str, types.ModuleType]:
         "aie.iron.device": _mod("aie.iron.device", **dev_names),
         "aie.iron.device.device": _mod("aie.iron.device.device", **dev_names),
         "aie.iron.device.tile": _mod("aie.iron.device.tile", **dev_names),
+        "aie.iron.kernels": kernels,
+        "aie.iron.algorithms": algos,
         "aie.iron.controlflow": _mod("aie.iron.controlflow", range_=controlflow.range_,
                                      yield_=controlflow.yield_),
         "aie.iron.placers": _mod("aie.iron.placers", Placer=Placer,
                                  SequentialPlacer=SequentialPlacer),
         "aie.iron.dataflow": _mod("aie.iron.dataflow", **dataflow),
+        "aie.iron.dataflow.endpoint": _mod("aie.iron.dataflow.endpoint", **dataflow),
         "aie.iron.dataflow.objectfifo": _mod("aie.iron.dataflow.objectfifo", **dataflow),
         "aie.iron.runtime": _mod("aie.iron.runtime", **runtime),
         "aie.iron.worker": _mod("aie.iron.worker", Worker=Worker,
@@ -106,13 +103,14 @@ def _build() -> dict[str, types.ModuleType]:
         "aie.helpers.taplib.tensortiler2d": _mod("aie.helpers.taplib.tensortiler2d", **taps),
         "aie.iron.dtype": _mod("aie.iron.dtype", str_to_dtype=util.str_to_dtype,
                                dtype_to_str=util.dtype_to_str),
-        "aie.utils": _mod("aie.utils", **_jit_names()),
         "aie.helpers.util": _mod("aie.helpers.util", **utils),
         "aie.helpers.dialects": _mod("aie.helpers.dialects"),
         "aie.helpers.dialects.scf": _mod("aie.helpers.dialects.scf", **scf),
         "aie.helpers.dialects.ext": _mod("aie.helpers.dialects.ext"),
         "aie.helpers.dialects.ext.scf": _mod("aie.helpers.dialects.ext.scf", **scf),
     }
+    for name, attrs in hostapi.module_specs(_jit_names()).items():
+        mods[name] = _mod(name, **attrs)
     for name, m in mods.items():            # parent.child attributes
         if "." in name:
             parent, _, child = name.rpartition(".")

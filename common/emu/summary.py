@@ -4,9 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .device import LIMITS
-from .fifo import Link
 from .util import type_nbytes, type_str
-from .worker import Worker
 
 CLOCK_HZ = 1.0e9
 
@@ -24,6 +22,7 @@ class Summary:
     tile_macs: dict = field(default_factory=dict)  # coord -> MACs
     npu_time_s: float | None = None
     runs: int = 0
+    timeline: object = None                        # timeline.Timeline of the last run
 
     def __str__(self) -> str:
         out = [f"device: {self.device} ({self.macs_per_cycle} int8 MACs/cycle/tile, 1 GHz)"]
@@ -51,13 +50,25 @@ class Summary:
                        f"(max over tiles of MACs / {self.macs_per_cycle} per cycle)")
         else:
             out.append("estimated NPU time lower bound: n/a (no kernel declares its MACs)")
+        tl = self.timeline
+        if tl is not None:
+            out.append(f"modelled time per run: {tl.time_s * 1e6:.2f} us"
+                       + (" (replay incomplete)" if tl.incomplete else "")
+                       + f" [{tl.model.describe()}]")
+            busy = tl.busy()
+            if busy:
+                out.append("busy per compute tile (kernel time / modelled run):")
+                for name, frac in sorted(busy.items()):
+                    out.append(f"  {name}: {100 * frac:.1f}%")
+                top = max(busy, key=busy.get)
+                out.append(f"bottleneck: {top} (busy {100 * busy[top]:.1f}%)")
         return "\n".join(out)
 
 
-def make_summary(rp, stats=None, runs: int = 0) -> Summary:
+def make_summary(rp, stats=None, runs: int = 0, timeline=None) -> Summary:
     plan = rp.plan
     dev = plan.device
-    s = Summary(dev.name, dev.macs_per_cycle, runs=runs)
+    s = Summary(dev.name, dev.macs_per_cycle, runs=runs, timeline=timeline)
     tiles: dict = {}
     for w in plan.workers:
         tiles.setdefault(plan.place[id(w)], []).append(f"worker '{w.name}'")
@@ -72,10 +83,7 @@ def make_summary(rp, stats=None, runs: int = 0) -> Summary:
         ob = type_nbytes(f.obj_type)
         pd = f._prod.depth if f._prod is not None and f._prod.endpoint is not None else None
         cds = [h.depth for h in f._cons if h.endpoint is not None]
-        buffered = 0
-        for h in ([f._prod] if f._prod is not None else []) + f._cons:
-            if isinstance(h.endpoint, (Worker, Link)):
-                buffered += h.depth * h.nbytes
+        buffered = sum(p.nbytes for p in plan.pools if p.fifo == f.name)
         s.fifos.append(dict(name=f.name, obj=type_str(f.obj_type), obj_bytes=ob,
                             prod_depth=pd, cons_depths=cds, bytes=buffered))
     for c, items in plan.mem.items():
