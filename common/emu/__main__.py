@@ -1,11 +1,30 @@
-"""``python -m common.emu DESIGN.py [design args]``: run a design on random inputs and
-print its summary."""
+"""``python -m common.emu [--timeout SECONDS] DESIGN.py [design args]``: run a design on
+random inputs and print its summary.
+
+--timeout SECONDS   time limit of the run (default 600; 0: none). Past it, or on any
+                    emulation error, one line on stderr and exit status 1; Ctrl-C:
+                    "error: interrupted", exit status 130.
+"""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from .design import load_design
 from .errors import EmulationError
+from .runner import DEFAULT_TIMEOUT_S
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m common.emu", description=__doc__.split("\n")[0])
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                   help=f"time limit of the run (default {DEFAULT_TIMEOUT_S:g}; 0: none)")
+    p.add_argument("design", help="the IRON design file")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the design")
+    a = p.parse_args(argv)
+    if not a.timeout >= 0:
+        p.error(f"--timeout {a.timeout:g}: expected seconds >= 0")
+    return a
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,12 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0 if argv else 2
+    a = _parse(argv)
     try:
-        d = load_design(argv[0], argv[1:])
-        outs = d.run(*d.random_inputs())
+        d = load_design(a.design, a.args)
+        outs = d.run(*d.random_inputs(), timeout=a.timeout or None)
     except EmulationError as e:
         print(f"{type(e).__name__}: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
     print(d.summary())
     print(f"outputs: " + ", ".join(f"{o.shape} {o.dtype}" for o in outs))
     print(f"emulated run: {d.last_stats.wall_s * 1e3:.1f} ms")
