@@ -9,7 +9,7 @@ one core. Independent runs (one image each) spread over ``jobs`` processes use t
             ...
 
 Tensors that are the same for every run (weights) are sent to each process once
-(``fixed``); a ``None`` in a tensor set stands for the fixed tensor of that position, or
+(``fixed``: written to a temporary .npy file that each process loads when it starts); a ``None`` in a tensor set stands for the fixed tensor of that position, or
 for a zero-filled tensor of the design's declared shape and dtype (outputs). Only the
 varying inputs and the outputs cross the process boundary per run.
 
@@ -30,7 +30,9 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -48,15 +50,16 @@ _FIXED: dict = {}
 _TIMEOUT: float | None = None
 
 
-def _init(path: str, argv: list[str], fixed: dict, timeout: float | None) -> None:
+def _init(path: str, argv: list[str], fixed: dict[int, str], timeout: float | None) -> None:
     global _DESIGN, _LOAD_ERROR, _TIMEOUT
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the parent stops the pool
     from .design import load_design
     try:
         _DESIGN = load_design(path, argv)
+        for i, f in fixed.items():
+            _FIXED[i] = np.load(f, allow_pickle=False)
     except Exception as e:  # noqa: BLE001 - raised in the caller by the first run
         _LOAD_ERROR = e
-    _FIXED.update(fixed)
     _TIMEOUT = timeout
 
 
@@ -88,10 +91,23 @@ class EmulationPool:
             raise ValueError(f"jobs={jobs} must be at least 1")
         self.jobs = jobs
         self.path = os.fspath(path)
+        timeout = check_timeout(timeout)
+        # The fixed tensors go to the workers as files: a large process object would
+        # block the parent in Process.start() until the child had imported the main
+        # module (seconds with torch), where Ctrl-C leaves a child nobody can kill.
+        self._dir = tempfile.mkdtemp(prefix="emulation-pool-")
+        try:
+            files = {}
+            for i, t in (fixed or {}).items():
+                files[int(i)] = os.path.join(self._dir, f"fixed{int(i)}.npy")
+                np.save(files[int(i)], np.asarray(t), allow_pickle=False)
+        except (ValueError, TypeError) as e:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise EmulationError(f"EmulationPool fixed tensors: {e}") from None
         self._ex = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
                                        initializer=_init,
-                                       initargs=(self.path, [str(a) for a in argv],
-                                                 dict(fixed or {}), check_timeout(timeout)))
+                                       initargs=(self.path, [str(a) for a in argv], files,
+                                                 timeout))
 
     def imap(self, tensor_sets: Iterable[Sequence[np.ndarray | None]], outputs: Sequence[int],
              chunksize: int = 4) -> Iterator[tuple[list[np.ndarray], float]]:
@@ -124,7 +140,10 @@ class EmulationPool:
 
     def close(self) -> None:
         """Let the runs in flight finish, then stop the worker processes."""
-        self._ex.shutdown(wait=True, cancel_futures=True)
+        try:
+            self._ex.shutdown(wait=True, cancel_futures=True)
+        finally:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
     def terminate(self) -> None:
         """Kill the worker processes now (runs in flight are lost) and shut down."""
@@ -132,9 +151,12 @@ class EmulationPool:
         for p in procs:
             if p.is_alive():
                 p.kill()
-        self._ex.shutdown(wait=True, cancel_futures=True)
-        for p in procs:
-            p.join()
+        try:
+            self._ex.shutdown(wait=True, cancel_futures=True)
+            for p in procs:
+                p.join()
+        finally:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> "EmulationPool":
         return self

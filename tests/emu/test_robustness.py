@@ -273,6 +273,18 @@ def test_ctrl_c_kills_the_pool_processes_and_exits_130(spin, tmp_path):
     assert not [k for k in kids if _alive(k)], "worker processes survived"
 
 
+def test_pool_fixed_tensors_travel_as_files_removed_afterwards(spin):
+    """Fixed tensors reach the workers through a temporary directory (a large process
+    object would block Process.start() past a Ctrl-C); it is gone after the pool."""
+    with EmulationPool(spin, ["ok"], jobs=1, fixed={0: A16}) as pool:
+        (out,), _ = next(pool.imap([[None, None]], outputs=[1]))
+        tmp = pool._dir
+        assert os.listdir(tmp) == ["fixed0.npy"]
+    assert np.array_equal(out, A16 + 1) and not os.path.exists(tmp)
+    with pytest.raises(EmulationError, match="fixed tensors"):
+        EmulationPool(spin, ["ok"], jobs=1, fixed={0: np.array([None, 1])})
+
+
 def test_pool_worker_process_that_dies_raises(spin):
     with EmulationPool(spin, ["exit"], jobs=1) as pool:
         with pytest.raises(EmulationError, match="failed to start or died"):
