@@ -52,11 +52,15 @@ def output_file(text: str) -> str:
 def run_cli(main: Callable[[], int], errors: tuple[type[BaseException], ...] =
             (RuntimeError, ValueError, OSError), code: int = 1) -> None:
     """Exit with ``main()``'s status; an error of ``errors`` prints ``error: ...`` (its
-    first line) to stderr and exits with ``code`` (no traceback for bad input)."""
+    first line) to stderr and exits with ``code`` (no traceback for bad input); Ctrl-C
+    prints ``error: interrupted`` and exits with 130."""
     try:
         status = main()
     except errors as e:
         text = str(e).strip().splitlines()
         print(f"error: {text[0] if text else type(e).__name__}", file=sys.stderr)
         sys.exit(code)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
     sys.exit(status)

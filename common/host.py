@@ -114,19 +114,31 @@ class XrtOffload:
         return dt
 
 
+EMULATOR_DEFAULT = object()     # EmulatedOffload(timeout=): common.emu's default limit
+
+
 class EmulatedOffload:
-    """The same IRON design file run by the project's CPU emulator (common.emu)."""
+    """The same IRON design file run by the project's CPU emulator (common.emu).
+
+    ``tensors`` are used in place and must match the runtime sequence exactly (numpy
+    arrays of its dtypes and sizes, C-contiguous; never cast); each run may take
+    ``timeout`` seconds (default: the emulator's, 600; None: no limit). Errors are
+    common.emu's EmulationError (RunTimeoutError past the limit)."""
 
     kind = "emulator"
 
-    def __init__(self, design: str | os.PathLike, design_args: Sequence[str]):
+    def __init__(self, design: str | os.PathLike, design_args: Sequence[str],
+                 timeout: "float | None | object" = EMULATOR_DEFAULT):
         from common import emu
+        from common.emu.runner import DEFAULT_TIMEOUT_S, check_timeout
 
+        self.timeout = check_timeout(DEFAULT_TIMEOUT_S if timeout is EMULATOR_DEFAULT
+                                     else timeout)
         self.design = emu.load_design(str(design), list(design_args))
 
     def run(self, tensors: Sequence[np.ndarray], outputs: Sequence[int]) -> float:
         t0 = time.perf_counter()
-        self.design.run(*tensors)
+        self.design.run(*tensors, timeout=self.timeout)
         return time.perf_counter() - t0
 
     @property

@@ -4,7 +4,7 @@ Public entry points: :func:`load_design`, :func:`run_design`, :class:`Design`,
 :func:`register_kernel`, :func:`register_ctypes_kernel`, :func:`emulated_aie`.
 """
 from .errors import (DeadlockError, DesignError, EmulationError, KernelError,
-                     ResourceError)
+                     ResourceError, RunTimeoutError)
 from .kernel import (clear_kernels, lookup_kernel, register_ctypes_kernel,
                      register_kernel, unregister_kernel)
 from .shim import emulated_aie
@@ -13,6 +13,7 @@ from .summary import Summary
 
 __all__ = [
     "EmulationError", "DesignError", "ResourceError", "DeadlockError", "KernelError",
+    "RunTimeoutError",
     "register_kernel", "register_ctypes_kernel", "unregister_kernel", "clear_kernels",
     "lookup_kernel", "emulated_aie", "Design", "load_design", "run_design", "Summary",
 ]

@@ -11,10 +11,10 @@ from typing import Sequence
 import numpy as np
 
 from . import program as _program
-from .errors import DesignError
+from .errors import DesignError, EmulationError
 from .hostapi import set_current_device
 from .program import ResolvedProgram
-from .runner import RunStats
+from .runner import DEFAULT_TIMEOUT_S, RunStats
 from .shim import emulated_aie
 from .summary import Summary, make_summary
 from .timeline import CostModel, Timeline, build as build_timeline, model_for
@@ -42,12 +42,18 @@ class Design:
                 out.append(("scalar", (), np.dtype(v)))
         return out
 
-    def run(self, *arrays, timeline: CostModel | None = None) -> list[np.ndarray]:
-        """Run the runtime sequence once; returns the drained arrays in argument order.
-        With a ``timeline`` cost model the run is traced and ``self.last_timeline`` holds
-        its modelled timeline (see :mod:`common.emu.timeline`)."""
+    def run(self, *arrays, timeout: float | None = DEFAULT_TIMEOUT_S,
+            timeline: CostModel | None = None) -> list[np.ndarray]:
+        """Run the runtime sequence once on ``arrays`` (one per sequence argument, used in
+        place: numpy arrays of the declared dtype and size, never cast; None: zeros);
+        returns the drained arrays in argument order. ``timeout``: seconds the run may
+        take (default 600; None: no limit), past it RunTimeoutError. With a ``timeline``
+        cost model the run is traced and ``self.last_timeline`` holds its modelled
+        timeline (see :mod:`common.emu.timeline`)."""
         with emulated_aie():
-            outs, stats = self.program.run_with_stats(*arrays, trace=timeline is not None)
+            outs, stats = self.program.run_with_stats(*arrays, timeout=timeout,
+                                                      name=self.path or "design",
+                                                      trace=timeline is not None)
         self.last_stats = stats
         self.runs += 1
         if timeline is not None:
@@ -83,6 +89,8 @@ def load_design(path: str, argv: Sequence[str] = ()) -> Design:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise DesignError(f"design file {path!r} not found")
+    if os.path.isdir(path):
+        raise DesignError(f"design file {path!r} is a directory, not a Python file")
     buf = io.StringIO()
     old_argv, old_path = sys.argv, list(sys.path)
     mark = len(_program.RESOLVED)
@@ -97,6 +105,10 @@ def load_design(path: str, argv: Sequence[str] = ()) -> Design:
                 if e.code not in (0, None):
                     raise DesignError(f"design {path} exited with {e.code}: "
                                       f"{buf.getvalue()[-500:]}") from None
+            except EmulationError:
+                raise
+            except Exception as e:  # noqa: BLE001 - any failure of the file: one line
+                raise DesignError(_load_failure(path, e)) from e
     finally:
         sys.argv = old_argv
         sys.path[:] = old_path
@@ -108,9 +120,25 @@ def load_design(path: str, argv: Sequence[str] = ()) -> Design:
     return Design(found[-1], path, argv, buf.getvalue())
 
 
-def run_design(path: str, argv: Sequence[str] = (), inputs: Sequence | None = None
-               ) -> tuple[list[np.ndarray], Summary]:
-    """Load ``path`` with ``argv``, run it once on ``inputs`` (random if None)."""
+def _load_failure(path: str, e: Exception) -> str:
+    """One line: the design file, the line in it where ``e`` came from, and ``e``."""
+    here, line = os.path.abspath(path), None
+    tb = e.__traceback__
+    while tb is not None:
+        if os.path.abspath(tb.tb_frame.f_code.co_filename) == here:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if isinstance(e, SyntaxError) and e.filename and os.path.abspath(e.filename) == here:
+        line = e.lineno
+    text = " ".join(str(e).split("\n")[:1]).strip()
+    where = f"{path} line {line}" if line else path
+    return f"design {where}: {type(e).__name__}" + (f": {text}" if text else "")
+
+
+def run_design(path: str, argv: Sequence[str] = (), inputs: Sequence | None = None,
+               timeout: float | None = DEFAULT_TIMEOUT_S) -> tuple[list[np.ndarray], Summary]:
+    """Load ``path`` with ``argv``, run it once on ``inputs`` (random if None) within
+    ``timeout`` seconds (None: no limit)."""
     d = load_design(path, argv)
-    outs = d.run(*(inputs if inputs is not None else d.random_inputs()))
+    outs = d.run(*(inputs if inputs is not None else d.random_inputs()), timeout=timeout)
     return outs, d.summary()

@@ -71,6 +71,10 @@ class Engine:
         self.final_ok: Callable[[], bool] = lambda: True
         self.reporters: list[Callable[[], str]] = []
         self.ctl = None
+        # A KeyboardInterrupt or the time limit, and the party it stopped (None: the
+        # scheduler itself); re-raised after the run is unwound, whatever else happened.
+        self.interrupted: BaseException | None = None
+        self.interrupted_in: Party | None = None
 
     # ---- parties ----------------------------------------------------------------
     def add_party(self, p: Party) -> Party:
@@ -155,6 +159,13 @@ class Engine:
     def fail(self, err: BaseException) -> None:
         if self.error is None and not self.finished_ok:
             self.error = err
+        self.stopping = True
+
+    def interrupt(self, exc: BaseException, party: Party | None) -> None:
+        """Stop the run for ``exc`` (KeyboardInterrupt or the time limit) raised while
+        ``party`` ran; the first one is kept and re-raised once the run is unwound."""
+        if self.interrupted is None:
+            self.interrupted, self.interrupted_in = exc, party
         self.stopping = True
 
     # ---- data movement work queue ---------------------------------------------------

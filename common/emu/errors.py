@@ -22,9 +22,18 @@ class KernelError(EmulationError):
     """A kernel is missing or raised while a worker called it."""
 
 
+class RunTimeoutError(EmulationError, TimeoutError):
+    """A run went past its time limit (``timeout=`` seconds) and was stopped."""
+
+
 class IronRuntimeError(DesignError):
     """Misuse of the runtime sequence (task groups, fill/drain placement)."""
 
 
 class StopRun(BaseException):
     """Internal: raised inside parties to unwind them when a run stops."""
+
+
+class TimeLimit(BaseException):
+    """Internal: raised asynchronously in the running thread when a run's time limit
+    expires (a BaseException, so core code catching Exception cannot swallow it)."""

@@ -6,7 +6,7 @@ import numpy as np
 from .checks import Plan, resolve
 from .device import Device
 from .errors import DesignError
-from .runner import RunStats, execute
+from .runner import DEFAULT_TIMEOUT_S, RunStats, execute
 from .runtime import Runtime
 
 # Every program resolved while a design file loads (the loader takes the last one).
@@ -55,7 +55,11 @@ class ResolvedProgram:
         return self.rt.host_slots
 
     def prepare_inputs(self, arrays) -> tuple[list, list]:
-        """Map positional values to host slots (tensors copied to the declared type)."""
+        """Map positional values to host slots. A tensor is used in place (fills read
+        it, drains write into it): it must be a C-contiguous numpy array of the declared
+        dtype and element count (any shape); None stands for zeros. Nothing is cast or
+        copied, so a wrong array is refused (DesignError) instead of silently converted
+        or left unwritten. A scalar must be an integer in range for an integer slot."""
         slots = self.rt.host_slots
         if len(arrays) > len(slots):
             raise DesignError(f"the runtime sequence takes {len(slots)} arguments, got "
@@ -64,32 +68,26 @@ class ResolvedProgram:
         for i, (kind, v) in enumerate(slots):
             a = arrays[i] if i < len(arrays) else None
             if kind == "tensor":
-                if a is None:
-                    tensors.append(np.zeros(v.shape, v.dtype))
-                else:
-                    a = np.asarray(a)
-                    if a.size != v.numel:
-                        raise DesignError(f"argument {i}: {a.size} elements given, the sequence "
-                                          f"declares {v.shape}")
-                    if a.dtype == v.dtype and a.flags.c_contiguous and a.flags.writeable:
-                        tensors.append(a.reshape(v.shape))   # in place: drains write into it
-                    else:
-                        tensors.append(np.array(a, dtype=v.dtype, copy=True).reshape(v.shape))
+                tensors.append(np.zeros(v.shape, v.dtype) if a is None else
+                               _bind_tensor(i, a, v.shape, v.dtype))
             else:
-                scalars.append(np.dtype(v).type(0 if a is None else a))
+                scalars.append(_bind_scalar(i, 0 if a is None else a, np.dtype(v)))
         return tensors, scalars
 
-    def run_with_stats(self, *arrays, trace: bool = False) -> tuple[list, RunStats]:
-        """Run once; ``trace=True`` also logs what the timeline replays (slower)."""
+    def run_with_stats(self, *arrays, timeout: float | None = DEFAULT_TIMEOUT_S,
+                       name: str = "", trace: bool = False) -> tuple[list, RunStats]:
+        """Run once (``timeout`` seconds at most, None: no limit; ``name`` names the
+        design in errors; ``trace=True`` also logs what the timeline replays, slower);
+        returns the drained arrays and the run's statistics."""
         tensors, scalars = self.prepare_inputs(arrays)
-        stats = execute(self.plan, self.rt, tensors, scalars, trace)
+        stats = execute(self.plan, self.rt, tensors, scalars, timeout, name, trace)
         outs = [rd._arr for rd in self.rt.tensor_args if rd.drained]
         for rd in self.rt.tensor_args:
             rd._arr = None
         return outs, stats
 
-    def run(self, *arrays) -> list:
-        return self.run_with_stats(*arrays)[0]
+    def run(self, *arrays, timeout: float | None = DEFAULT_TIMEOUT_S) -> list:
+        return self.run_with_stats(*arrays, timeout=timeout)[0]
 
     def as_mlir(self) -> str:
         """No MLIR in the emulator: a one-line description of the program."""
@@ -107,6 +105,35 @@ class ResolvedProgram:
                 f"{len(p.fifos)} fifo(s), {len(p.links)} link(s)")
 
     __repr__ = __str__
+
+
+def _bind_tensor(i: int, a, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """Host array ``a`` for tensor argument ``i`` as a view of the declared shape."""
+    want = f"{np.dtype(dtype).name} array of {int(np.prod(shape, dtype=np.int64))} elements"
+    if not isinstance(a, np.ndarray):
+        raise DesignError(f"argument {i}: expected a numpy {want} {tuple(shape)}, got "
+                          f"{type(a).__name__}")
+    if a.dtype != dtype or a.size != int(np.prod(shape, dtype=np.int64)):
+        raise DesignError(f"argument {i}: expected a {want} {tuple(shape)}, got "
+                          f"{a.dtype.name} {a.shape} (arrays are used in place, never cast)")
+    if not a.flags.c_contiguous:
+        raise DesignError(f"argument {i}: the {a.dtype.name} {a.shape} array is not "
+                          f"C-contiguous (pass np.ascontiguousarray(...); arrays are used "
+                          f"in place)")
+    return a.reshape(shape)      # a view: C-contiguous
+
+
+def _bind_scalar(i: int, a, dtype: np.dtype):
+    """Scalar argument ``i`` as a value of ``dtype``, refusing lossy conversions."""
+    if dtype.kind in "iu":
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)):
+            raise DesignError(f"argument {i}: expected an integer for the {dtype.name} "
+                              f"scalar, got {type(a).__name__} {a!r}")
+        info = np.iinfo(dtype)
+        if not info.min <= int(a) <= info.max:
+            raise DesignError(f"argument {i}: {int(a)} is out of range of the {dtype.name} "
+                              f"scalar [{info.min}, {info.max}]")
+    return dtype.type(a)
 
 
 class Placer:

@@ -2,7 +2,11 @@
 sequence as greenlets under the engine's scheduler, and collects statistics."""
 from __future__ import annotations
 
+import ctypes
 import gc
+import math
+import numbers
+import threading
 import time
 from functools import partial
 
@@ -14,11 +18,13 @@ import numpy as np
 from .checks import Plan, worker_label
 from .endpoints import JoinRT, ObjReader, ProdEnd, SinkReader, SplitRT
 from .engine import Engine, Party, PartyGreenlet, Stream, StreamWalk
-from .errors import EmulationError, KernelError, StopRun
+from .errors import EmulationError, KernelError, RunTimeoutError, StopRun, TimeLimit
 from .fifo import Link
 from .runtime import HostCtl, Runtime
 from .worker import Worker
 
+DEFAULT_TIMEOUT_S = 600.0
+"""Time limit of one emulated run unless the caller gives another (``timeout=None``: none)."""
 
 
 @dataclass
@@ -49,6 +55,8 @@ def _worker_main(eng: Engine, p: Party, w: Worker) -> None:
             w.core_fn(*w.fn_args)
     except StopRun:
         pass
+    except (KeyboardInterrupt, TimeLimit) as e:
+        eng.interrupt(e, p)
     except EmulationError as e:
         msg = str(e)
         eng.fail(e if p.name in msg else type(e)(f"{p.name}: {msg}"))
@@ -66,6 +74,8 @@ def _host_main(eng: Engine, rt: Runtime, scalars: list) -> None:
         eng.ctl.finish_body()
     except StopRun:
         pass
+    except (KeyboardInterrupt, TimeLimit) as e:
+        eng.interrupt(e, eng.host)
     except BaseException as e:  # noqa: BLE001 - reported as the run's error
         eng.fail(e)
     finally:
@@ -133,25 +143,127 @@ def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
     return streams, sinks
 
 
-def execute(plan: Plan, rt: Runtime, arrays: list, scalars: list, trace: bool = False
+def _set_async_exc(tid: int, exc: type[BaseException] | None) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(exc)
+                                               if exc is not None else None)
+
+
+class _Deadline:
+    """One armed run: the thread to interrupt, when, and whether it was."""
+
+    __slots__ = ("tid", "at", "fired")
+
+    def __init__(self, tid: int, at: float):
+        self.tid, self.at, self.fired = tid, at, False
+
+
+class _Watchdog:
+    """Raises :class:`TimeLimit` in a thread whose armed run passed its deadline.
+
+    The parties of a run are greenlets of the caller's thread, so a party looping in pure
+    Python (which never yields) is stopped where it runs; code inside one C call sees
+    the exception when the call returns. One daemon thread (started on first use, named
+    ``WATCHDOG_THREAD``) serves every run of the process: arming and disarming cost a
+    lock, not a thread per run.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._armed: dict[int, _Deadline] = {}
+        self._thread: threading.Thread | None = None
+        self._wake_at = math.inf          # when the thread wakes up next
+
+    def arm(self, seconds: float) -> _Deadline:
+        d = _Deadline(threading.get_ident(), time.monotonic() + seconds)
+        with self._cond:
+            self._armed[id(d)] = d
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name=WATCHDOG_THREAD,
+                                                daemon=True)
+                self._thread.start()
+            elif d.at < self._wake_at:
+                self._cond.notify()
+        return d
+
+    def disarm(self, d: _Deadline) -> None:
+        """No TimeLimit is raised for ``d`` after this returns (one that fired but was
+        not delivered yet is withdrawn); idempotent."""
+        with self._cond:
+            self._armed.pop(id(d), None)
+            if d.fired:
+                _set_async_exc(d.tid, None)
+
+    def _loop(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for d in list(self._armed.values()):
+                    if d.at <= now and not d.fired:
+                        d.fired = True
+                        _set_async_exc(d.tid, TimeLimit)
+                left = [d.at for d in self._armed.values() if not d.fired]
+                self._wake_at = min(left, default=math.inf)
+                self._cond.wait(None if not left else self._wake_at - now)
+
+
+WATCHDOG_THREAD = "common.emu run time limit"
+_WATCHDOG = _Watchdog()
+
+
+def check_timeout(timeout: float | None) -> float | None:
+    """``timeout`` as float seconds (None: no limit); EmulationError unless positive."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, numbers.Real) and not isinstance(timeout, bool) \
+            and math.isfinite(timeout) and timeout > 0:
+        return float(timeout)
+    raise EmulationError(f"timeout={timeout!r}: expected a positive number of seconds, "
+                         f"or None for no limit")
+
+
+def _timeout_message(name: str, seconds: float, who: str) -> str:
+    return (f"{name or 'design'}: run stopped at its time limit of {seconds:g} s while "
+            f"{who} was running (pass a larger timeout, or look for a loop that never "
+            f"waits on a fifo)")
+
+
+def execute(plan: Plan, rt: Runtime, arrays: list, scalars: list,
+            timeout: float | None = DEFAULT_TIMEOUT_S, name: str = "", trace: bool = False
             ) -> RunStats:
     """Run the design once on host ``arrays`` (bound to the sequence's tensor arguments).
+
+    ``timeout``: seconds the run may take (None: no limit); past it the run is stopped
+    and :class:`RunTimeoutError` names ``name`` (the design), the limit and the party
+    that was running. A KeyboardInterrupt stops the run and is re-raised as is.
 
     Python's cyclic garbage collector is paused for the run: a run allocates many
     short-lived objects, and in a process with a large heap (torch and Brevitas models
     loaded) the collections it would trigger took half of the run time. What the run
     leaves in reference cycles is collected after it.
     """
+    timeout = check_timeout(timeout)
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    deadline = None
     try:
-        return _execute(plan, rt, arrays, scalars, trace)
+        try:
+            if timeout is not None:
+                deadline = _WATCHDOG.arm(timeout)
+            return _execute(plan, rt, arrays, scalars, timeout, name, trace)
+        finally:
+            if deadline is not None:
+                _WATCHDOG.disarm(deadline)
+    except TimeLimit:       # delivered outside the parties (setting up or finishing)
+        raise RunTimeoutError(_timeout_message(name, timeout, "the emulator")) from None
     finally:
+        if deadline is not None:
+            _WATCHDOG.disarm(deadline)   # again: the first may have been interrupted
         if gc_was_enabled:
             gc.enable()
 
 
-def _execute(plan: Plan, rt: Runtime, arrays: list, scalars: list, trace: bool) -> RunStats:
+def _execute(plan: Plan, rt: Runtime, arrays: list, scalars: list,
+             timeout: float | None = None, name: str = "", trace: bool = False) -> RunStats:
     t0 = time.perf_counter()
     eng = Engine()
     for rd, a in zip(rt.tensor_args, arrays):
@@ -192,6 +304,8 @@ def _execute(plan: Plan, rt: Runtime, arrays: list, scalars: list, trace: bool) 
         eng.schedule_loop()
     except StopRun:
         pass
+    except (KeyboardInterrupt, TimeLimit) as e:
+        eng.interrupt(e, None)
     except BaseException as e:
         eng.fail(e)
     finally:
@@ -203,6 +317,13 @@ def _execute(plan: Plan, rt: Runtime, arrays: list, scalars: list, trace: bool) 
             for h in ([f._prod] if f._prod is not None else []) + f._cons:
                 h._rt = None
         eng.ctl = None
+    if eng.interrupted is not None:
+        exc, p = eng.interrupted, eng.interrupted_in
+        if isinstance(exc, TimeLimit):
+            who = ("the emulator's scheduler" if p is None else
+                   "the runtime sequence" if p.kind == "host" else p.name)
+            raise RunTimeoutError(_timeout_message(name, timeout, who)) from None
+        raise exc
     alive = [g.party.name for g in glets if not g.dead]
     if alive:
         raise EmulationError(f"party greenlet(s) did not stop: {alive}")

@@ -340,6 +340,10 @@ class HostCtl:
         if n % handle.fifo.cons_numel:
             raise DesignError(f"drain of {n} elements from fifo '{handle.fifo.name}' whose "
                               f"objects hold {handle.fifo.cons_numel} elements (not a multiple)")
+        if not dest._arr.flags.writeable:
+            i = [v for _, v in self.rt.host_slots].index(dest)
+            raise DesignError(f"drain on fifo '{handle.fifo.name}': argument {i} (its "
+                              f"destination) is a read-only array")
         dest.drained = True
         task = XferTask(self.eng, "drain", f"drain of fifo '{handle.fifo.name}'", wait, group)
         task.host_flat, task.walk, task.n = dest._arr.reshape(-1), walk, n

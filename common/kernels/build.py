@@ -6,8 +6,12 @@ Two variants of the same sources (see conv_host.h):
 * ``portable`` (``libnpu_kernels_portable.so``): ``-DNPU_HOST_PORTABLE``, the generic
   vector engine; built only to cross-check the two engines (tests).
 
-Staleness stamp: sha256 of every source/header, the compiler command and
-``$CXX --version``. The library is compiled to a temporary file in the same directory
+Only the C API (the kernels and ``npu_host_engine``) is exported: a linker version
+script makes every other symbol local, so two variants loaded into one process share no
+code or state (see conv_host.h), whatever the dlopen flags.
+
+Staleness stamp: sha256 of every source/header, the compiler command, the export list
+and ``$CXX --version``. The library is compiled to a temporary file in the same directory
 and renamed into place atomically, so concurrent builders and running loaders never
 see a partial file.
 """
@@ -23,6 +27,12 @@ KERNEL_DIR = Path(__file__).resolve().parent
 REPO_ROOT = KERNEL_DIR.parents[1]
 BUILD_DIR = REPO_ROOT / "build" / "host"
 CXXFLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-std=c++17", "-Wall"]
+# Linker version script: the exported C API; everything else local.
+EXPORTS = """{
+  global: conv2dk*; maxpool2x2_*; npu_host_engine;
+  local: *;
+};
+"""
 VARIANTS = {"native": ("libnpu_kernels", []),
             "portable": ("libnpu_kernels_portable", ["-DNPU_HOST_PORTABLE"])}
 
@@ -54,7 +64,7 @@ def stamp(variant: str = "native") -> str:
     h = hashlib.sha256()
     for p in sorted(KERNEL_DIR.glob("*.cc")) + sorted(KERNEL_DIR.glob("*.h")):
         h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
-    h.update(" ".join([compiler(), *flags]).encode())
+    h.update(" ".join([compiler(), *flags]).encode() + b"\0" + EXPORTS.encode())
     try:
         ver = subprocess.run([compiler(), "--version"], capture_output=True, text=True,
                              check=False).stdout
@@ -83,8 +93,12 @@ def build(force: bool = False, variant: str = "native") -> Path:
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{lib.stem}.", suffix=".so", dir=BUILD_DIR)
     os.close(fd)
-    cmd = [compiler(), *flags, "-I", str(KERNEL_DIR), *map(str, sources()), "-o", tmp]
+    script = tmp[:-len(".so")] + ".map"
+    cmd = [compiler(), *flags, f"-Wl,--version-script={script}", "-I", str(KERNEL_DIR),
+           *map(str, sources()), "-o", tmp]
     try:
+        with open(script, "w") as f:
+            f.write(EXPORTS)
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if res.returncode != 0:
             raise KernelBuildError(
@@ -95,8 +109,9 @@ def build(force: bool = False, variant: str = "native") -> Path:
         stamp_tmp.write_text(want + "\n")
         os.replace(stamp_tmp, stamp_path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for p in (tmp, script):
+            if os.path.exists(p):
+                os.unlink(p)
     return lib
 
 

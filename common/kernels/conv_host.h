@@ -22,6 +22,11 @@
 // the blob address and shape and validated with a byte compare of the source weights,
 // so a changed blob at the same address is repacked.
 // Scratch buffers and the cache are thread_local: concurrent calls from threads are safe.
+// Everything below has internal linkage (unnamed namespace): each translation unit, and
+// so each build variant loaded into one process, keeps its own cache and scratch. With
+// external linkage the static locals of these inline functions became process-wide
+// STB_GNU_UNIQUE symbols, and a second variant (whose packed layout differs) read the
+// first one's packed weights.
 #pragma once
 #if !defined(__AIENGINE__)
 #include <cstdint>
@@ -40,6 +45,7 @@
 #endif
 
 namespace npu_host {
+namespace {
 
 constexpr int kOcBlock = 16;     // output channels per packed weight block / vector
 constexpr int kCacheEntries = 24;
@@ -291,5 +297,6 @@ void store_row(const int32_t *acc, int W, int C, int32_t shift, int32_t rounding
   npu_srs_block(acc, out, (size_t)W * C, shift, rounding, NpuRange<TO>::lo, NpuRange<TO>::hi);
 }
 
+}  // namespace
 }  // namespace npu_host
 #endif  // !__AIENGINE__

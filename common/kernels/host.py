@@ -201,20 +201,28 @@ def engine_name(variant: str = "native") -> str:
 
 
 _addr_cache: dict[int, tuple[weakref.ref, int]] = {}
+_ADDR_CACHE_MAX = 4096     # entries before dead ones are swept
 
 
 def _address(a: np.ndarray) -> int:
-    """Data address of an ndarray, cached per live array object (ctypes.data is slow)."""
+    """Data address of an ndarray, cached per live array object (ctypes.data is slow).
+
+    The weak references have no callback: a Python callback runs whenever an array is
+    freed, and a KeyboardInterrupt raised inside it is printed and dropped. Entries of
+    freed arrays are swept when the cache grows past ``_ADDR_CACHE_MAX``.
+    """
     key = id(a)
     hit = _addr_cache.get(key)
     if hit is not None and hit[0]() is a:
         return hit[1]
     addr = a.ctypes.data
-    try:
-        ref = weakref.ref(a, lambda _r, k=key: _addr_cache.pop(k, None))
-    except TypeError:
-        return addr
-    _addr_cache[key] = (ref, addr)
+    if len(_addr_cache) >= _ADDR_CACHE_MAX:
+        for k, (r, _) in list(_addr_cache.items()):     # list(): atomic snapshot
+            if r() is None:
+                _addr_cache.pop(k, None)
+        if len(_addr_cache) >= _ADDR_CACHE_MAX:      # all alive: start over
+            _addr_cache.clear()
+    _addr_cache[key] = (weakref.ref(a), addr)
     return addr
 
 

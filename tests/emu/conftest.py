@@ -28,9 +28,10 @@ def kernels():
 def no_leaked_parties():
     import gc
     from common.emu.engine import PartyGreenlet
+    from common.emu.runner import WATCHDOG_THREAD     # one per process, idle between runs
     before = set(threading.enumerate())
     yield
-    leaked = [t for t in threading.enumerate() if t not in before]
+    leaked = [t for t in threading.enumerate() if t not in before and t.name != WATCHDOG_THREAD]
     assert not leaked, f"threads survived: {leaked}"
     gc.collect()
     alive = [g.party.name for g in gc.get_objects()
