@@ -444,6 +444,39 @@ class Timeline:
         os.replace(tmp, path)
 
 
+def _deep(fn) -> None:
+    """Run ``fn`` in a thread with a large stack and recursion limit: the replay resolves
+    arrival times recursively along fifo chains, as deep as a run's longest dependency
+    chain (thousands of objects for a batch through memtile links)."""
+    import sys
+    import threading
+
+    from .errors import EmulationError
+
+    box: list = []
+    old_size, old_limit = threading.stack_size(), sys.getrecursionlimit()
+
+    def body() -> None:
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller
+            box.append(e)
+    try:
+        threading.stack_size(1 << 29)
+        sys.setrecursionlimit(max(old_limit, 200_000))
+        t = threading.Thread(target=body, name="timeline replay")
+        t.start()
+        t.join()
+    finally:
+        threading.stack_size(old_size)
+        sys.setrecursionlimit(old_limit)
+    if box:
+        if isinstance(box[0], RecursionError):
+            raise EmulationError("timeline: the run's dependency chain is too long to "
+                                 "replay; trace a smaller batch") from None
+        raise box[0]
+
+
 def build(plan, log: dict, handle_rt: dict, model: CostModel) -> Timeline:
     """Replay a traced run's ``log`` ({party name: [ops]}, host under "runtime sequence")."""
     from .fifomem import bound_ends, needs_dma
@@ -455,7 +488,7 @@ def build(plan, log: dict, handle_rt: dict, model: CostModel) -> Timeline:
             dma.add(f)
     r = Replay(plan, model)
     r.setup(handle_rt, dma)
-    r.run(list(log.items()))
+    _deep(lambda: r.run(list(log.items())))
     tiles = {name: None for name in log}
     return Timeline(r.events, r.end_time, model, tiles, r.incomplete)
 

@@ -29,7 +29,7 @@ BUILD_DIR = REPO_ROOT / "build" / "host"
 CXXFLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-std=c++17", "-Wall"]
 # Linker version script: the exported C API; everything else local.
 EXPORTS = """{
-  global: conv2dk*; maxpool2x2_*; npu_host_engine;
+  global: conv2dk*; maxpool2x2_*; fc_*; npu_host_engine;
   local: *;
 };
 """
