@@ -91,20 +91,24 @@ def load_design(path: str, argv: Sequence[str] = ()) -> Design:
         raise DesignError(f"design file {path!r} not found")
     if os.path.isdir(path):
         raise DesignError(f"design file {path!r} is a directory, not a Python file")
-    buf = io.StringIO()
+    buf, err = io.StringIO(), io.StringIO()   # the design's output (stderr kept for errors)
     old_argv, old_path = sys.argv, list(sys.path)
     mark = len(_program.RESOLVED)
     set_current_device(None)        # each design starts as in a fresh process
     try:
         sys.argv = [path] + [str(a) for a in argv]
         sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-        with emulated_aie(), contextlib.redirect_stdout(buf):
+        with emulated_aie(), contextlib.redirect_stdout(buf), contextlib.redirect_stderr(err):
             try:
                 runpy.run_path(path, run_name="__main__")
             except SystemExit as e:
                 if e.code not in (0, None):
-                    raise DesignError(f"design {path} exited with {e.code}: "
-                                      f"{buf.getvalue()[-500:]}") from None
+                    said = [ln for ln in (str(e.code) if isinstance(e.code, str) else
+                                          err.getvalue() + buf.getvalue()).splitlines()
+                            if ln.strip()]
+                    how = "exited" if isinstance(e.code, str) else f"exited with {e.code}"
+                    raise DesignError(f"design {path} {how}: "
+                                      f"{said[-1] if said else ''}") from None
             except EmulationError:
                 raise
             except Exception as e:  # noqa: BLE001 - any failure of the file: one line
@@ -112,6 +116,8 @@ def load_design(path: str, argv: Sequence[str] = ()) -> Design:
     finally:
         sys.argv = old_argv
         sys.path[:] = old_path
+    if err.getvalue():              # loaded: pass the design's own messages on
+        sys.stderr.write(err.getvalue())
     found = _program.RESOLVED[mark:]
     del _program.RESOLVED[mark:]
     if not found:
