@@ -18,7 +18,7 @@ from typing import Iterable
 
 import numpy as np
 import torch
-from brevitas.graph.calibrate import calibration_mode
+from brevitas.graph.calibrate import bias_correction_mode, calibration_mode
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantReLU
 from brevitas.nn.quant_layer import QuantWeightBiasInputOutputLayer as QuantWBIOL
 from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint,
@@ -153,12 +153,19 @@ def enable_bias_cache(model: nn.Module) -> None:
 
 @torch.no_grad()
 def calibrate_for_extraction(model: nn.Module, calib_images: torch.Tensor, batch: int = 64,
-                             progress: bool = True) -> None:
-    """Calibrate ``model`` on ``calib_images`` (batches of ``batch``), then cache every
-    quantized bias with one eval forward so that ``int_conv`` can read it."""
+                             bias_correction: bool = False, progress: bool = True) -> None:
+    """Calibrate ``model`` on ``calib_images`` (batches of ``batch``); with
+    ``bias_correction``, then shift every float bias by the mean output error that weight
+    quantization causes on those images (Brevitas ``bias_correction_mode``; the int32
+    bias is quantized from the corrected one); last, cache every quantized bias with one
+    eval forward so that ``int_conv`` can read it."""
     if len(calib_images) == 0:
         raise ValueError("calibration needs at least one image, got none")
-    calibrate(model, [calib_images[i:i + batch] for i in range(0, len(calib_images), batch)],
-              progress=progress)
+    batches = [calib_images[i:i + batch] for i in range(0, len(calib_images), batch)]
+    calibrate(model, batches, progress=progress)
+    if bias_correction:
+        with bias_correction_mode(model):
+            for x in batches:
+                model(x)
     enable_bias_cache(model)
     model(calib_images[:2])

@@ -66,13 +66,13 @@ class QuantLeNet5(nn.Module):
         return torch.log_softmax(_value(self.trace(x)["fc3"]), dim=1)
 
 def build_quant_model(float_model: LeNet5, calib_images: torch.Tensor,
-                      rounding: RoundingMode, batch: int = 64,
+                      rounding: RoundingMode, batch: int = 64, bias_correction: bool = True,
                       progress: bool = True) -> QuantLeNet5:
     """Build the Brevitas model of ``float_model`` and calibrate it on ``calib_images``
     (N, C, H, W float in [0, 1], training images)."""
     float_model.eval()
     qm = QuantLeNet5(float_model, rounding)
-    calibrate_for_extraction(qm, calib_images, batch, progress)
+    calibrate_for_extraction(qm, calib_images, batch, bias_correction, progress)
     return qm
 
 @torch.no_grad()
