@@ -57,27 +57,29 @@ def act_quantizers(rounding: RoundingMode) -> tuple[type, type]:
     return Int8ActPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
 
 
+def _with_params(q: QuantWBIOL, w: torch.Tensor, b: torch.Tensor) -> QuantWBIOL:
+    """``q`` with its weight and bias set to copies of the float ``w`` and ``b``."""
+    with torch.no_grad():
+        q.weight.copy_(w)
+        q.bias.copy_(b)
+    return q
+
+
 def quant_conv(conv_w: torch.Tensor, conv_b: torch.Tensor, padding: int = 0) -> QuantConv2d:
     """A QuantConv2d (int8 po2 weights, int32 bias) initialised with folded float params."""
     o, i, kh, kw = conv_w.shape
-    q = QuantConv2d(i, o, (kh, kw), padding=padding, bias=True,
-                    weight_quant=Int8WeightPerTensorFixedPoint, bias_quant=Int32Bias,
-                    return_quant_tensor=True)
-    with torch.no_grad():
-        q.weight.copy_(conv_w)
-        q.bias.copy_(conv_b)
-    return q
+    return _with_params(QuantConv2d(i, o, (kh, kw), padding=padding, bias=True,
+                                    weight_quant=Int8WeightPerTensorFixedPoint,
+                                    bias_quant=Int32Bias, return_quant_tensor=True),
+                        conv_w, conv_b)
 
 
 def quant_linear(fc_w: torch.Tensor, fc_b: torch.Tensor) -> QuantLinear:
     """A QuantLinear (int8 po2 weights, int32 bias) initialised with float params (O, I)."""
     o, i = fc_w.shape
-    q = QuantLinear(i, o, bias=True, weight_quant=Int8WeightPerTensorFixedPoint,
-                    bias_quant=Int32Bias, return_quant_tensor=True)
-    with torch.no_grad():
-        q.weight.copy_(fc_w)
-        q.bias.copy_(fc_b)
-    return q
+    return _with_params(QuantLinear(i, o, bias=True, weight_quant=Int8WeightPerTensorFixedPoint,
+                                    bias_quant=Int32Bias, return_quant_tensor=True),
+                        fc_w, fc_b)
 
 
 def quant_act(rounding: RoundingMode, signed: bool) -> nn.Module:
