@@ -18,7 +18,7 @@ from typing import Iterable
 
 import numpy as np
 import torch
-from brevitas.graph.calibrate import calibration_mode
+from brevitas.graph.calibrate import bias_correction_mode, calibration_mode
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantReLU
 from brevitas.nn.quant_layer import QuantWeightBiasInputOutputLayer as QuantWBIOL
 from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint,
@@ -57,30 +57,32 @@ def act_quantizers(rounding: RoundingMode) -> tuple[type, type]:
     return Int8ActPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
 
 
+def _with_params(q: QuantWBIOL, w: torch.Tensor, b: torch.Tensor) -> QuantWBIOL:
+    """``q`` with its weight and bias set to copies of the float ``w`` and ``b``."""
+    with torch.no_grad():
+        q.weight.copy_(w)
+        q.bias.copy_(b)
+    return q
+
+
 def quant_conv(conv_w: torch.Tensor, conv_b: torch.Tensor, padding: int = 0,
                bits: int = 8) -> QuantConv2d:
     """A QuantConv2d (po2 weights, ``bits`` wide, narrow range; int32 bias) initialised with
     folded float params. bits = 8 is the deployed int8 path; other widths serve the studies."""
     o, i, kh, kw = conv_w.shape
-    q = QuantConv2d(i, o, (kh, kw), padding=padding, bias=True,
-                    weight_quant=Int8WeightPerTensorFixedPoint, weight_bit_width=bits,
-                    bias_quant=Int32Bias, return_quant_tensor=True)
-    with torch.no_grad():
-        q.weight.copy_(conv_w)
-        q.bias.copy_(conv_b)
-    return q
+    return _with_params(QuantConv2d(i, o, (kh, kw), padding=padding, bias=True,
+                                    weight_quant=Int8WeightPerTensorFixedPoint,
+                                    weight_bit_width=bits, bias_quant=Int32Bias,
+                                    return_quant_tensor=True), conv_w, conv_b)
 
 
 def quant_linear(fc_w: torch.Tensor, fc_b: torch.Tensor, bits: int = 8) -> QuantLinear:
     """A QuantLinear (po2 weights, ``bits`` wide, narrow range; int32 bias) initialised with
     float params (O, I); bits = 8 is the deployed path."""
     o, i = fc_w.shape
-    q = QuantLinear(i, o, bias=True, weight_quant=Int8WeightPerTensorFixedPoint,
-                    weight_bit_width=bits, bias_quant=Int32Bias, return_quant_tensor=True)
-    with torch.no_grad():
-        q.weight.copy_(fc_w)
-        q.bias.copy_(fc_b)
-    return q
+    return _with_params(QuantLinear(i, o, bias=True, weight_quant=Int8WeightPerTensorFixedPoint,
+                                    weight_bit_width=bits, bias_quant=Int32Bias,
+                                    return_quant_tensor=True), fc_w, fc_b)
 
 
 def quant_act(rounding: RoundingMode, signed: bool, bits: int = 8) -> nn.Module:
@@ -157,12 +159,19 @@ def enable_bias_cache(model: nn.Module) -> None:
 
 @torch.no_grad()
 def calibrate_for_extraction(model: nn.Module, calib_images: torch.Tensor, batch: int = 64,
-                             progress: bool = True) -> None:
-    """Calibrate ``model`` on ``calib_images`` (batches of ``batch``), then cache every
-    quantized bias with one eval forward so that ``int_conv`` can read it."""
+                             bias_correction: bool = False, progress: bool = True) -> None:
+    """Calibrate ``model`` on ``calib_images`` (batches of ``batch``); with
+    ``bias_correction``, then shift every float bias by the mean output error that weight
+    quantization causes on those images (Brevitas ``bias_correction_mode``; the int32
+    bias is quantized from the corrected one); last, cache every quantized bias with one
+    eval forward so that ``int_conv`` can read it."""
     if len(calib_images) == 0:
         raise ValueError("calibration needs at least one image, got none")
-    calibrate(model, [calib_images[i:i + batch] for i in range(0, len(calib_images), batch)],
-              progress=progress)
+    batches = [calib_images[i:i + batch] for i in range(0, len(calib_images), batch)]
+    calibrate(model, batches, progress=progress)
+    if bias_correction:
+        with bias_correction_mode(model):
+            for x in batches:
+                model(x)
     enable_bias_cache(model)
     model(calib_images[:2])

@@ -104,14 +104,14 @@ def _ints(q) -> np.ndarray:
     return torch.round(q.value / q.scale).to(torch.int64).numpy()
 
 def build_quant_model(float_model: LeNet5, calib_images: torch.Tensor,
-                      rounding: RoundingMode, batch: int = 64, progress: bool = True,
-                      bits_w: int = 8, bits_a: int = 8) -> QuantLeNet5:
+                      rounding: RoundingMode, batch: int = 64, bias_correction: bool = True,
+                      progress: bool = True, bits_w: int = 8, bits_a: int = 8) -> QuantLeNet5:
     """Build the Brevitas model of ``float_model`` and calibrate it on ``calib_images``
     (N, C, H, W float in [0, 1], training images); bits_w / bits_a: weight / activation
     widths (8 = the deployed int8 model, other widths for the studies)."""
     float_model.eval()
     qm = QuantLeNet5(float_model, rounding, bits_w, bits_a)
-    calibrate_for_extraction(qm, calib_images, batch, progress)
+    calibrate_for_extraction(qm, calib_images, batch, bias_correction, progress)
     return qm
 
 @torch.no_grad()
