@@ -44,7 +44,7 @@ bench: venv
 	$(PY) -m common.bench --out bench-results.txt
 
 # Small versions of the three quantization studies (LeNet-5 on the embedded MNIST subset;
-# needs its float checkpoint: LENET_CHECKPOINT=...). Outputs under studies-out/.
+# the shipped checkpoint unless LENET_CHECKPOINT=... says otherwise). Outputs under studies-out/
 LENET_CHECKPOINT ?= lenet_npu/checkpoints/lenet_mnist.pt
 STUDY_ARGS = --net lenet --dataset mnist --data-dir data/mnist --checkpoint $(LENET_CHECKPOINT) --quick
 studies: venv
