@@ -10,7 +10,11 @@ Cost model (``CostModel``), at 1 GHz (1 cycle = 1 ns):
   per cycle per channel); a channel moves one object at a time, in order; a transfer
   starts when the object is released by its producer and the receiving end has a free
   buffer (buffer counts as the emulated run has them: the declared depth per end); a
-  broadcast moves to each consumer as that consumer's buffers allow.
+  broadcast moves to each consumer as that consumer's buffers allow. A memtile forward
+  streams each output object piece by piece, one piece per input object as that object
+  arrives, and frees an input object once its last piece has left (as the emulated run
+  does: a forward that regroups small objects into a larger one needs no more input
+  buffers than the design declares).
 * a fifo whose ends share memory moves nothing: the object is ready when released.
 * the runtime sequence issues fills and drains at its own time, which advances only when
   it waits for transfers.
@@ -22,6 +26,9 @@ shim's DDR bandwidth, clock differences between parts.
 How: while a traced run executes, every party's completed acquires, releases and kernel
 calls and the host's fills, drains and waits are logged in order; afterwards the log is
 replayed party by party, each operation starting when what it depends on is known.
+Times are resolved on demand and kept (each fifo end's arrivals in order); a dependency
+that loops back to an object still being resolved is answered "not yet known", so the
+replay always ends (a run that completed resolves fully; otherwise ``incomplete``).
 """
 from __future__ import annotations
 
@@ -98,6 +105,9 @@ class _Cons:
         self.rel: list = []          # release time of object i (worker ends)
         self.released = 0
         self.link = None             # set for a link's input end
+        self.busy = False            # arrival() is extending ``arr`` (a re-entry is a cycle)
+        self.cur = None              # forward output: [object, time, start, next input]
+        self.seg_end: list = []      # forward output: time input object s is fully sent
 
 
 class _Prod:
@@ -217,13 +227,17 @@ class Replay:
         return None
 
     def release_time(self, c: _Cons, i: int):
-        """When consumer ``c`` frees the buffer of object ``i`` (None: not yet known)."""
+        """When consumer ``c`` frees the buffer of object ``i`` (None: not yet known).
+        A link input object is free when its data has left for every consumer of the
+        link's outputs: for a forward, when its last piece has been streamed (the output
+        object holding it may still be filling); otherwise when the output object(s)
+        holding it have arrived."""
         if c.link is None:
             return c.rel[i] if i < len(c.rel) else None
         ln = c.link
-        outs = [h.fifo for h in ln.dsts]
         t = 0.0
-        for of in outs:
+        for h in ln.dsts:
+            of = h.fifo
             if ln.kind == "forward":
                 per_in = c.fifo.cons_numel * max(1, int(of.repeat_count or 1))
                 last = ((i + 1) * per_in - 1) // of.numel
@@ -232,34 +246,99 @@ class Replay:
             else:
                 last = i
             for oc in self.cons_of[of]:
-                a = self.arrival(oc, last)
+                if ln.kind == "forward" and oc.dma:
+                    if i >= len(oc.seg_end):
+                        self.arrival(oc, last)
+                    a = oc.seg_end[i] if i < len(oc.seg_end) else None
+                else:
+                    a = self.arrival(oc, last)
                 if a is None:
                     return None
                 t = max(t, a)
         return t
 
     def arrival(self, c: _Cons, i: int):
-        """Time object ``i`` is in consumer ``c``'s buffer (None: not yet known)."""
+        """Time object ``i`` is in consumer ``c``'s buffer (None: not yet known). Objects
+        arrive in order; asking, while object k is being resolved, for an object >= k of
+        the same end is a cycle in the replay, answered None (never recursion without
+        end)."""
         arr = c.arr
-        while len(arr) <= i:
-            k = len(arr)
-            p = self.ptime(c.fifo, k)
-            if p is None:
+        if i < len(arr):
+            return arr[i]
+        if c.busy:
+            return None
+        c.busy = True
+        try:
+            while len(arr) <= i:
+                t = self._next_arrival(c)
+                if t is None:
+                    return None
+                arr.append(t)
+        finally:
+            c.busy = False
+        return arr[i]
+
+    def _next_arrival(self, c: _Cons):
+        """Resolve the arrival of ``c``'s next object (None: not yet known)."""
+        k = len(c.arr)
+        if c.dma and self.fifo_prod_kind[c.fifo] == "link" and \
+                self.link_src[c.fifo][0].kind == "forward":
+            return self._forward_arrival(c, k)
+        p = self.ptime(c.fifo, k)
+        if p is None:
+            return None
+        if not c.dma:
+            return p
+        slot = 0.0
+        if k >= c.depth:
+            slot = self.release_time(c, k - c.depth)
+            if slot is None:
                 return None
-            if not c.dma:
-                arr.append(p)
-                continue
+        start = max(p, slot, self.chan_free.get(c.track, 0.0))
+        end = start + c.nbytes / self.model.dma_bytes_per_cycle
+        self.chan_free[c.track] = end
+        self.events.append(Event(c.track, f"{c.fifo.name} #{k}", "dma", start, end))
+        return end
+
+    def _forward_arrival(self, c: _Cons, k: int):
+        """Object ``k`` of a forward's output into consumer ``c``, streamed piece by piece
+        as the emulated run moves it: each input object's piece leaves once that object has
+        arrived at the memtile, so an output object larger than the input objects (a
+        regrouping forward) frees its first inputs before its last ones arrive. Progress
+        is kept in ``c.cur`` across calls that return None."""
+        ln, _ = self.link_src[c.fifo]
+        src = ln.srcs[0].fifo
+        f = c.fifo
+        n_out = f.numel
+        n_in = src.cons_numel * max(1, int(f.repeat_count or 1))   # stream elems per input
+        rate = self.model.dma_bytes_per_cycle
+        if c.cur is None:
             slot = 0.0
             if k >= c.depth:
                 slot = self.release_time(c, k - c.depth)
                 if slot is None:
                     return None
-            start = max(p, slot, self.chan_free.get(c.track, 0.0))
-            end = start + c.nbytes / self.model.dma_bytes_per_cycle
-            self.chan_free[c.track] = end
-            self.events.append(Event(c.track, f"{c.fifo.name} #{k}", "dma", start, end))
-            arr.append(end)
-        return arr[i]
+            t0 = max(slot, self.chan_free.get(c.track, 0.0))
+            c.cur = [k, t0, None, (k * n_out) // n_in]
+        cur = c.cur
+        lo, hi = k * n_out, (k + 1) * n_out
+        while cur[3] * n_in < hi:
+            s = cur[3]
+            a = self._in_arrival(ln, src, s)
+            if a is None:
+                return None
+            piece = min(hi, (s + 1) * n_in) - max(lo, s * n_in)
+            begin = max(cur[1], a)
+            if cur[2] is None:
+                cur[2] = begin
+            cur[1] = begin + c.nbytes * piece / n_out / rate
+            if (s + 1) * n_in <= hi:            # the last piece of input object s
+                c.seg_end.append(cur[1])
+            cur[3] = s + 1
+        c.cur = None
+        self.chan_free[c.track] = cur[1]
+        self.events.append(Event(c.track, f"{f.name} #{k}", "dma", cur[2], cur[1]))
+        return cur[1]
 
     def prod_free(self, st: _Prod, j: int):
         """When the producer buffer that held object ``j`` is free again."""
@@ -446,8 +525,8 @@ class Timeline:
 
 def _deep(fn) -> None:
     """Run ``fn`` in a thread with a large stack and recursion limit: the replay resolves
-    arrival times recursively along fifo chains, as deep as a run's longest dependency
-    chain (thousands of objects for a batch through memtile links)."""
+    arrival times recursively along fifo chains, at most once per fifo end at a time (a
+    re-entry is cut as a cycle), so as deep as a design has ends, not as long as a run."""
     import sys
     import threading
 
@@ -472,8 +551,8 @@ def _deep(fn) -> None:
         sys.setrecursionlimit(old_limit)
     if box:
         if isinstance(box[0], RecursionError):
-            raise EmulationError("timeline: the run's dependency chain is too long to "
-                                 "replay; trace a smaller batch") from None
+            raise EmulationError("timeline: the design's fifo chain is too deep to "
+                                 "replay") from None
         raise box[0]
 
 

@@ -1,13 +1,15 @@
 """The modelled timeline: cost model arithmetic, replay dependencies, Chrome trace and Gantt
 outputs, the summary lines, the CLI options, and no logging when not traced."""
 import json
+import os
+import re
 
 import numpy as np
 import pytest
 
 from common.emu import EmulationError, load_design
 from common.emu.__main__ import main, split_args
-from common.emu.timeline import CostModel, parse_efficiencies
+from common.emu.timeline import CostModel, Replay, _Cons, parse_efficiencies
 from conftest import design_path
 
 OBJ_BYTES = 1024
@@ -97,3 +99,83 @@ def test_cli_option_errors(capsys, tmp_path):
                  "--kernel-efficiency", "tl_mac=2"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--kernel-efficiency" in err[0] and not out.exists()
+
+
+# ---- a memtile forward that regroups rows into one larger object, weights held for B ----
+
+LENET = os.path.join(os.path.dirname(__file__), "..", "..", "lenet_npu", "aie2.py")
+LENET_TILES = {(0, 2), (0, 3), (0, 4), (0, 5), (1, 5)}     # lenet_npu/aie2.py's workers
+
+
+def check_trace(path, compute_tiles: set) -> dict:
+    """The Chrome trace's structure; every compute tile has kernel-call events; the
+    replay completed. Returns the events by track name."""
+    d = json.loads(path.read_text())
+    assert set(d) == {"traceEvents", "displayTimeUnit", "otherData"}
+    assert d["otherData"]["incomplete"] is False and d["otherData"]["modelled_time_us"] > 0
+    names = {e["tid"]: e["args"]["name"] for e in d["traceEvents"]
+             if e["ph"] == "M" and e["name"] == "thread_name"}
+    by_track: dict = {}
+    for e in d["traceEvents"]:
+        assert e["ph"] in ("M", "X") and e["pid"] == 1
+        if e["ph"] == "X":
+            assert e["cat"] in ("kernel", "wait", "dma") and e["ts"] >= 0 and e["dur"] >= 0
+            assert e["ts"] + e["dur"] <= d["otherData"]["modelled_time_us"] + 1e-9
+            by_track.setdefault(names[e["tid"]], []).append(e)
+    tiles = {}
+    for track, evs in by_track.items():
+        m = re.fullmatch(r"worker '\w+' at tile \((\d+), (\d+)\)", track)
+        if m:
+            tiles[(int(m[1]), int(m[2]))] = [e for e in evs if e["cat"] == "kernel"]
+    assert set(tiles) == compute_tiles and all(tiles.values())
+    return by_track
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_regrouping_forward_replays(tmp_path, batch):
+    js = tmp_path / "t.json"
+    assert main([design_path("timeline_regroup.py"), str(batch), "--trace", str(js)]) == 0
+    tr = check_trace(js, {(0, 2), (0, 4)})
+    rows = sorted((e["ts"], e["ts"] + e["dur"]) for e in tr["(0,1) DMA in: row"])
+    vecs = sorted((e["ts"], e["ts"] + e["dur"]) for e in tr["(0,1) DMA out: vec"])
+    assert len(rows) == 5 * batch and len(vecs) == batch
+    # the vector streams out as its rows arrive: it starts after its first row and ends
+    # after its last one; with two row buffers at the memtile, row 2 arrives only after
+    # row 0 has left, i.e. while vector 0 is still in flight
+    assert vecs[0][0] >= rows[0][1] and vecs[0][1] > rows[4][1]
+    assert vecs[0][0] < rows[2][1] < vecs[0][1]
+
+
+def test_regrouping_forward_outputs_and_waits():
+    d = load_design(design_path("timeline_regroup.py"), ["2"])
+    xs, ws = np.arange(2 * 5 * 16, dtype=np.int32), np.arange(32, dtype=np.int32)
+    out = d.run(xs, ws, np.zeros(32, np.int32), timeline=d.cost_model())
+    want = (xs.reshape(2, 5, 16) + ws[:16]).sum(1) + ws[16:]
+    assert np.array_equal(np.asarray(out[-1]).reshape(2, 16), want)
+    tl = d.last_timeline
+    assert not tl.incomplete and len(events(tl, "kernel", "(0, 4)")) == 2
+    # stage 2 waits for its weights, then for each vector; its calls follow the vector DMAs
+    vec_ends = sorted(e.end for e in events(tl, "dma", "DMA out: vec"))
+    calls = sorted(e.start for e in events(tl, "kernel", "(0, 4)"))
+    assert all(c >= v for c, v in zip(calls, vec_ends))
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_lenet_trace(tmp_path, batch):
+    js, png = tmp_path / "t.json", tmp_path / "t.png"
+    assert main([LENET, "npu", "--random-seed", "0", "--batch", str(batch),
+                 "--trace", str(js), f"--gantt={png}"]) == 0
+    tr = check_trace(js, LENET_TILES)
+    assert len(tr["(1,1) DMA out: flat"]) == batch
+    assert len(tr["(1,1) DMA in: act2"]) == 5 * batch
+    assert len(tr["(0,0) DMA out: wts"]) == 1
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_replay_cuts_a_dependency_cycle():
+    # an object whose arrival depends on itself: answered "not yet known", no recursion
+    r = Replay(None, CostModel())
+    c = _Cons("f", (0, 2), 2, 4, True, "t")
+    r.fifo_prod_kind["f"] = "worker"
+    r.ptime = lambda f, i: r.arrival(c, i)
+    assert r.arrival(c, 0) is None and c.arr == [] and not c.busy
