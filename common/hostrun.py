@@ -142,7 +142,7 @@ def host_main(net: Network, argv: list[str] | None = None) -> int:
 
     from common.bundle import BundleError
     from common.checkpoint import CheckpointError
-    from common.pipeline import eval_dataset, load_bundle, prepare, ptq_config
+    from common.pipeline import eval_dataset, load_bundle, prepare, ptq_config, restore
 
     a = parse_args(net, argv)
     torch.set_num_threads(2)
@@ -152,11 +152,13 @@ def host_main(net: Network, argv: list[str] | None = None) -> int:
     cfg = ptq_config(net, a.dataset, a.rounding, a.calib_images)
     bundle = Path(a.bundle) if a.bundle else net.bundle_path(a.dataset, cfg["rounding"])
     stage, manifest = load_bundle(net, bundle, a.checkpoint, cfg)
-    prep = prepare(net, a.checkpoint, cfg, a.data_dir, progress=not a.quiet)
-    if not np.array_equal(prep.stage.weight_blob(), stage.weight_blob()) or \
-            prep.stage.bundle_content()[0] != stage.bundle_content()[0]:
-        raise BundleError(f"{bundle}: differs from the Brevitas model recalibrated from the "
-                          "same checkpoint and config")
+    prep = restore(net, a.checkpoint, bundle, cfg)
+    if prep is None:        # a bundle without the quantizer state: calibrate again
+        prep = prepare(net, a.checkpoint, cfg, a.data_dir, progress=not a.quiet)
+        if not np.array_equal(prep.stage.weight_blob(), stage.weight_blob()) or \
+                prep.stage.bundle_content()[0] != stage.bundle_content()[0]:
+            raise BundleError(f"{bundle}: differs from the Brevitas model recalibrated from "
+                              "the same checkpoint and config")
     ds = eval_dataset(a.dataset, "test", a.data_dir, a.images)
     offload, where = choose_offload(net, a, bundle)
     x_all = net.input_tensor(ds.images)

@@ -6,7 +6,7 @@ takes that object and never names a layer. What a network supplies:
 
 * a float model class (constructor ``(in_channels, num_classes)``) and its checkpoints;
 * ``build_quant_model(float_model, calib_images, rounding, progress)``: the calibrated
-  Brevitas model, an object with the :class:`QuantNet` methods;
+  Brevitas model (a ``quant_model_class``) with the :class:`QuantNet` methods;
 * ``extract(quant_model)``: the integer stage, an object with the :class:`IntStage`
   methods (golden model, weight blob, bundle fields);
 * ``stage_from_bundle(manifest, arrays, where)``: the same stage rebuilt from a bundle,
@@ -88,6 +88,7 @@ class Network:
     default_dataset: str
     quant_recipe: Mapping[str, Any]   # how it is quantized (hashed into the PTQ config)
     build_quant_model: Callable[..., Any]
+    quant_model_class: type           # the Brevitas model, constructor (float model, rounding)
     extract: Callable[[Any], Any]
     stage_from_bundle: Callable[[dict, dict, str], Any]
     design_args: Callable[[str, Path, int], list[str]]   # (device, bundle, batch) -> argv

@@ -79,10 +79,20 @@ def prepare(net: Network, checkpoint: str | os.PathLike, config: dict[str, Any],
     return Prepared(fm, qm, net.extract(qm), meta)
 
 
+QSTATE = "qstate."   # bundle array prefix of the calibrated Brevitas model's state
+
+
 def save_bundle(net: Network, path: str | os.PathLike, stage: Any,
-                checkpoint: str | os.PathLike, config: dict[str, Any]) -> None:
-    """Write the deploy bundle of ``stage`` (atomic)."""
+                checkpoint: str | os.PathLike, config: dict[str, Any],
+                quant_model: Any = None) -> None:
+    """Write the deploy bundle of ``stage`` (atomic). With the calibrated ``quant_model``
+    its state (float parameters and calibrated scales, ``qstate.<key>`` arrays, covered
+    by the content hash) goes in too, so the host program rebuilds the Brevitas reference
+    without calibrating again."""
     fields, arrays = stage.bundle_content()
+    if quant_model is not None:
+        arrays.update({QSTATE + k: v.detach().cpu().numpy()
+                       for k, v in quant_model.state_dict().items()})
     manifest = {"schema": SCHEMA, "network": net.name, "rounding": stage.rounding.value,
                 "checkpoint_sha256": file_sha256(checkpoint),
                 "config_sha256": config_sha256(config), "config": config, **fields}
@@ -107,6 +117,33 @@ def load_bundle(net: Network, path: str | os.PathLike,
     if stage.rounding.value != m.get("rounding"):
         raise BundleError(f"{path}: rounding {m.get('rounding')!r} disagrees with the stage")
     return stage, m
+
+
+def restore(net: Network, checkpoint: str | os.PathLike, path: str | os.PathLike,
+            config: dict[str, Any]) -> Prepared | None:
+    """The float model and the calibrated Brevitas model from a bundle that holds the
+    quantizer state (None when it does not: calibrate with :func:`prepare` instead);
+    the bundle is validated against ``checkpoint`` and ``config`` as :func:`load_bundle`
+    does."""
+    import torch
+
+    from common.checkpoint import load_checkpoint
+
+    stage, m = load_bundle(net, path, checkpoint, config)
+    arrays = read_bundle(path, SCHEMA)[1]
+    state = {k[len(QSTATE):]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
+             if k.startswith(QSTATE)}
+    if not state:
+        return None
+    fm, meta = load_checkpoint(checkpoint, net.model_class)
+    qm = net.quant_model_class(fm, RoundingMode.parse(config["rounding"]))
+    try:
+        qm.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise BundleError(f"{path}: quantizer state does not fit the {net.name} Brevitas "
+                          f"model ({str(e).splitlines()[0][:200]})") from None
+    qm.eval()
+    return Prepared(fm, qm, stage, meta)
 
 
 def eval_dataset(name: str, split: str, data_dir: str | None, n: int | None) -> Dataset:
@@ -137,7 +174,7 @@ def ptq_main(net: Network, argv: list[str] | None = None) -> int:
                 "overwrite it")
     cfg = ptq_config(net, a.dataset, a.rounding, a.calib_images, a.seed)
     prep = prepare(net, checkpoint, cfg, a.data_dir)
-    save_bundle(net, a.out, prep.stage, checkpoint, cfg)
+    save_bundle(net, a.out, prep.stage, checkpoint, cfg, prep.quant_model)
     for line in prep.stage.summary_lines():
         print(line)
     print(f"wrote {a.out} ({cfg['rounding']}, {cfg['calib_images']} calibration images)")

@@ -10,7 +10,7 @@ from torch import nn
 from common.network import Network
 from common.training import TrainRecipe
 from lenet_npu.model import LeNet5, input_size
-from lenet_npu.quant_model import build_quant_model, extract
+from lenet_npu.quant_model import QuantLeNet5, build_quant_model, extract
 from lenet_npu.stage import stage_from_bundle
 
 HERE = Path(__file__).resolve().parent
@@ -39,6 +39,7 @@ NETWORK = Network(
                   "bias": "int32 at s_in*s_w", "output": "int32 fc3 accumulators",
                   "bias_correction": "Brevitas bias_correction_mode on the calibration images"},
     build_quant_model=build_quant_model,
+    quant_model_class=QuantLeNet5,
     extract=extract,
     stage_from_bundle=stage_from_bundle,
     design_args=design_args,

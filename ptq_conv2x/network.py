@@ -9,7 +9,7 @@ from torch import nn
 from common.network import Network
 from common.training import TrainRecipe
 from ptq_conv2x.model import IMG, Conv2xNet
-from ptq_conv2x.quant_model import build_quant_model
+from ptq_conv2x.quant_model import QuantConv2xNet, build_quant_model
 from ptq_conv2x.stage import extract, stage_from_bundle
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +41,7 @@ NETWORK = Network(
     quant_recipe={"act_percentile": 99.999, "weights": "int8 per-tensor po2 narrow",
                   "acts": "int8/uint8 per-tensor po2", "bias": "int32 at s_in*s_w"},
     build_quant_model=build_quant_model,
+    quant_model_class=QuantConv2xNet,
     extract=extract,
     stage_from_bundle=stage_from_bundle,
     design_args=design_args,
