@@ -288,52 +288,182 @@ def load_cifar10(directory: str | os.PathLike, split: str) -> Dataset:
     return Dataset(np.concatenate(imgs), np.concatenate(labs), str(directory))
 
 
-_MAT_NUMERIC = {"double", "single", "int8", "uint8", "int16", "uint16", "int32", "uint32",
-                "int64", "uint64"}
+# MATLAB v5 MAT-file (the format of SVHN's .mat files), read here rather than with
+# scipy.io.loadmat: scipy's compiled reader (1.17) crashes (SIGSEGV/SIGBUS) on some corrupt
+# files (e.g. an unknown data type code in an array's tag), and a data file must never crash
+# the process. Only what SVHN needs is decoded: numeric (non-complex) arrays; other variables
+# are skipped by their byte counts. Layout: 128-byte header (text, version 0x0100, endian
+# "IM"), then data elements: an 8-byte tag (type, byte count; or a 4-byte "small" tag with
+# the count in the upper 16 bits), miCOMPRESSED (zlib) holding one miMATRIX, or miMATRIX:
+# sub-elements array flags (class in the low byte), dimensions (int32), name (int8),
+# real part (any numeric storage type), each padded to 8 bytes; data in Fortran order.
+_MAT_CLASSES = {1: "cell", 2: "struct", 3: "object", 4: "char", 5: "sparse", 6: "double",
+                7: "single", 8: "int8", 9: "uint8", 10: "int16", 11: "uint16", 12: "int32",
+                13: "uint32", 14: "int64", 15: "uint64", 16: "function_handle", 17: "opaque"}
+_MAT_NUMERIC = {"double": "f8", "single": "f4", "int8": "i1", "uint8": "u1", "int16": "i2",
+                "uint16": "u2", "int32": "i4", "uint32": "u4", "int64": "i8", "uint64": "u8"}
+_MI_NUMERIC = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 9: "f8",
+               12: "i8", 13: "u8"}
+_MI_INT8, _MI_INT32, _MI_UINT32, _MI_MATRIX, _MI_COMPRESSED = 1, 5, 6, 14, 15
+_MAT_HEADER_MAX = 4096   # bytes of an array's header (flags, dims, name, data tag) we accept
+
+
+@dataclass
+class _MatVar:
+    """One variable of a MAT file: class name, dims and, when decoded, its values."""
+
+    cls: str
+    dims: tuple[int, ...]
+    data: np.ndarray | None   # decoded (Fortran order) only when asked for
+
+
+class _MatFile:
+    """Strict MAT v5 reader over the file's bytes; errors are DatasetError naming the file."""
+
+    def __init__(self, path: Path, raw: bytes):
+        self.path, self.raw = path, raw
+        if len(raw) < 128:
+            self.fail("truncated: no 128-byte MAT header")
+        if raw[126:128] not in (b"IM", b"MI"):
+            self.fail("not a MATLAB v5 .mat file (no endian indicator in the header)")
+        self.e = "<" if raw[126:128] == b"IM" else ">"
+        version = int.from_bytes(raw[124:126], "little" if self.e == "<" else "big")
+        if version == 0x0200:
+            self.fail("a MATLAB v7.3 (HDF5) file; SVHN's own .mat files are v5: save it "
+                      "with -v7 or use the original download")
+        if version != 0x0100:
+            self.fail(f"MAT version 0x{version:04x}, expected 0x0100 (MATLAB v5)")
+
+    def fail(self, what: str):
+        raise DatasetError(f"{self.path}: not an SVHN .mat file: {what}")
+
+    def u32(self, buf, pos: int) -> int:
+        return int.from_bytes(buf[pos:pos + 4], "little" if self.e == "<" else "big")
+
+    def tag(self, buf, pos: int, what: str, whole: bool = True) -> tuple[int, int, int, int]:
+        """(type, byte count, data start, next element) of the element at ``pos``;
+        ``whole``: its data must lie within ``buf``."""
+        if pos + 8 > len(buf):
+            self.fail(f"truncated at {what}")
+        first = self.u32(buf, pos)
+        if first >> 16:   # small element: count in the upper half, data in the next 4 bytes
+            n = first >> 16
+            if n > 4:
+                self.fail(f"bad small-element tag at {what}")
+            return first & 0xFFFF, n, pos + 4, pos + 8
+        n = self.u32(buf, pos + 4)
+        if whole and pos + 8 + n > len(buf):
+            self.fail(f"truncated at {what} (declares {n} bytes)")
+        return first, n, pos + 8, pos + 8 + n + (-n % 8)
+
+    def variables(self, want: set[str]) -> dict[str, _MatVar]:
+        """Every top-level variable; data decoded only for numeric variables in ``want``."""
+        out: dict[str, _MatVar] = {}
+        pos = 128
+        while pos < len(self.raw):
+            kind, n, start, _ = self.tag(self.raw, pos, f"element at byte {pos}")
+            if kind == _MI_COMPRESSED:
+                name, var = self._compressed(self.raw[start:start + n], want, pos)
+            elif kind == _MI_MATRIX:
+                name, var = self._matrix(self.raw[start:start + n], want, pos)
+            else:
+                self.fail(f"data element of type {kind} at byte {pos}, expected a matrix")
+            if name in out:
+                self.fail(f"variable {name!r} appears twice")
+            out[name] = var
+            pos = start + n
+        return out
+
+    def _compressed(self, comp: bytes, want: set[str], pos: int) -> tuple[str, _MatVar]:
+        """A miCOMPRESSED element: its matrix header first, the data only when wanted."""
+        d = zlib.decompressobj()
+        try:
+            head = d.decompress(comp, _MAT_HEADER_MAX)
+            kind, n, _, _ = self.tag(head, 0, f"compressed element at byte {pos}", whole=False)
+            if kind != _MI_MATRIX:
+                self.fail(f"compressed element at byte {pos} holds type {kind}, not a matrix")
+            name, var = self._matrix(head[8:], set(), pos)
+            if name not in want or var.cls not in _MAT_NUMERIC:
+                return name, var
+            if n > DEFLATE_MAX_RATIO * len(comp) + _MAT_HEADER_MAX:
+                self.fail(f"variable {name} declares {n} bytes, more than its compressed "
+                          "data can hold")
+            more = 8 + n - len(head)   # max_length 0 would mean "no limit"
+            body = head[:8 + n] if more <= 0 else head + d.decompress(d.unconsumed_tail, more)
+        except zlib.error as e:
+            self.fail(f"corrupt compressed data at byte {pos} ({e})")
+        if len(body) != 8 + n:
+            self.fail(f"variable {name}: compressed data truncated")
+        return self._matrix(body[8:], want, pos)
+
+    def _matrix(self, buf: bytes, want: set[str], pos: int) -> tuple[str, _MatVar]:
+        """Name and variable of a miMATRIX content (after its tag); the data is decoded
+        only for numeric variables in ``want`` (else ``buf`` may hold just the header)."""
+        at = f"matrix at byte {pos}"
+        kind, n, s, nxt = self.tag(buf, 0, at + ": array flags")
+        if kind != _MI_UINT32 or n != 8:
+            self.fail(f"{at}: bad array flags sub-element")
+        flags = self.u32(buf, s)
+        cls = _MAT_CLASSES.get(flags & 0xFF, f"class {flags & 0xFF}")
+        kind, n, s, nxt = self.tag(buf, nxt, at + ": dimensions")
+        if kind != _MI_INT32 or n % 4 or not 8 <= n <= 128:
+            self.fail(f"{at}: bad dimensions sub-element")
+        dims = tuple(int(v) for v in np.frombuffer(buf, self.e + "i4", n // 4, s))
+        if min(dims) < 0:
+            self.fail(f"{at}: negative dimension in {list(dims)}")
+        kind, n, s, nxt = self.tag(buf, nxt, at + ": name")
+        if kind != _MI_INT8 or n > 63:
+            self.fail(f"{at}: bad name sub-element")
+        try:
+            name = bytes(buf[s:s + n]).decode("ascii")
+        except UnicodeDecodeError:
+            self.fail(f"{at}: variable name is not ASCII")
+        if cls not in _MAT_NUMERIC or name not in want:
+            return name, _MatVar(cls, dims, None)
+        if flags & 0x800:
+            self.fail(f"variable {name} is complex, expected real numbers")
+        kind, n, s, nxt = self.tag(buf, nxt, f"variable {name}: data")
+        if kind not in _MI_NUMERIC:
+            self.fail(f"variable {name}: data of type {kind}, not a numeric type")
+        code, count = _MI_NUMERIC[kind], math.prod(dims)
+        if n != count * int(code[1]):
+            self.fail(f"variable {name}: data holds {n} bytes, {list(dims)} {cls} values "
+                      f"stored as {code} need {count * int(code[1])}")
+        stored = np.frombuffer(buf, self.e + code, count, s)
+        data = stored.astype(_MAT_NUMERIC[cls])
+        if code != _MAT_NUMERIC[cls] and not np.array_equal(data, stored):
+            self.fail(f"variable {name}: stored values do not fit its class {cls}")
+        return name, _MatVar(cls, dims, data.reshape(dims, order="F"))
 
 
 def read_svhn_mat(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """One SVHN cropped-digit .mat -> (X uint8 (32, 32, 3, N), y int64 (N,) in 1..10).
+    """One SVHN cropped-digit .mat -> (X uint8 (32, 32, 3, N), y int64 (N,) in 1..10), N >= 1.
 
-    Variable shapes and classes are read from the headers (``scipy.io.whosmat``) and
-    checked before the data is loaded; MATLAB v7.3 (HDF5) files are refused."""
-    from scipy.io import loadmat, whosmat
-    from scipy.io.matlab import matfile_version
-
+    Read with a strict MAT v5 reader (see above); variable classes and shapes are checked
+    before their data is decoded; MATLAB v7.3 (HDF5) files are refused."""
     p = Path(path)
     if not p.is_file():
         raise DatasetError(f"{p}: {'is a directory' if p.is_dir() else 'file not found'}; "
                            f"{HOW_TO_GET['svhn']}")
     try:
-        if matfile_version(p)[0] == 2:
-            raise DatasetError(f"{p}: a MATLAB v7.3 (HDF5) file; SVHN's own .mat files are v5: "
-                               "save it with -v7 or use the original download")
-        info = {name: (tuple(shape), cls) for name, shape, cls in whosmat(p)}
-        x_info, y_info = info.get("X"), info.get("y")
-        if x_info is None or y_info is None:
-            raise DatasetError(f"{p}: variables {sorted(info)[:8]}, expected X and y")
-        (xs, xc), (ys, yc) = x_info, y_info
-        if len(xs) != 4 or xs[:3] != (32, 32, 3) or xc != "uint8" or xs[3] == 0:
-            raise DatasetError(f"{p}: variable X is {xc} {list(xs)}, expected uint8 "
-                               "[32, 32, 3, N] with N >= 1")
-        if yc not in _MAT_NUMERIC or len(ys) != 2 or 1 not in ys or ys[0] * ys[1] != xs[3]:
-            raise DatasetError(f"{p}: variable y is {yc} {list(ys)}, expected {xs[3]} "
-                               "numeric labels")
-        if xs[3] * 3072 > DEFLATE_MAX_RATIO * p.stat().st_size:
-            raise DatasetError(f"{p}: variable X declares {xs[3]} images, more than the "
-                               "file can hold")
-        m = loadmat(p, variable_names=["X", "y"])
-        x, y = m["X"], m["y"]
-    except DatasetError:
-        raise
-    except Exception as e:  # noqa: BLE001 - scipy's errors for corrupt files vary
-        raise DatasetError(f"{p}: not an SVHN .mat file ({type(e).__name__}: "
-                           f"{_first_line(e)})") from None
-    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.shape != xs:
-        raise DatasetError(f"{p}: variable X is not uint8 {list(xs)} as its header says")
-    if not isinstance(y, np.ndarray) or y.dtype.kind not in "iuf" or y.size != xs[3]:
-        raise DatasetError(f"{p}: variable y is not {xs[3]} numeric labels")
-    y = y.reshape(-1)
+        raw = p.read_bytes()
+    except OSError as e:
+        raise DatasetError(f"{p}: cannot read ({e.strerror or e})") from None
+    mat = _MatFile(p, raw)
+    info = mat.variables(want=set())   # headers only: classes and dims
+    x_info, y_info = info.get("X"), info.get("y")
+    if x_info is None or y_info is None:
+        raise DatasetError(f"{p}: variables {sorted(info)[:8]}, expected X and y")
+    xs = x_info.dims + (1,) * (len(x_info.dims) == 3)   # MATLAB drops a trailing 1
+    if len(xs) != 4 or xs[:3] != (32, 32, 3) or x_info.cls != "uint8" or xs[3] == 0:
+        raise DatasetError(f"{p}: variable X is {x_info.cls} {list(x_info.dims)}, expected "
+                           "uint8 [32, 32, 3, N] with N >= 1")
+    ys = y_info.dims
+    if y_info.cls not in _MAT_NUMERIC or len(ys) != 2 or 1 not in ys or math.prod(ys) != xs[3]:
+        raise DatasetError(f"{p}: variable y is {y_info.cls} {list(ys)}, expected {xs[3]} "
+                           "numeric labels")
+    data = mat.variables(want={"X", "y"})
+    x, y = data["X"].data.reshape(xs, order="F"), data["y"].data.reshape(-1, order="F")
     bad = ~np.isin(y, np.arange(1, 11))
     if bad.any():
         raise DatasetError(f"{p}: variable y holds {int(bad.sum())} label(s) outside 1..10 "

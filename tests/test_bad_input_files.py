@@ -588,19 +588,30 @@ def test_cifar_truncated_garbage_directory(tmp_path):
 
 
 # ------------------------------------------------------------------ SVHN
-def _svhn(tmp_path: Path, name: str = "test_32x32.mat", **over) -> Path:
+def _svhn(tmp_path: Path, name: str = "test_32x32.mat", compress: bool = False, **over) -> Path:
     from scipy.io import savemat
     v = {"X": np.random.default_rng(1).integers(0, 256, (32, 32, 3, 3), dtype=np.uint8),
          "y": np.array([[10], [3], [1]], np.uint8)}
     v.update(over)
     p = tmp_path / name
-    savemat(p, v)
+    savemat(p, v, do_compression=compress)
     return p
 
 
-def test_svhn_valid(tmp_path):
-    x, y = read_svhn_mat(_svhn(tmp_path))
-    assert x.shape == (32, 32, 3, 3) and list(y) == [10, 3, 1]
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "zlib"])
+@pytest.mark.parametrize("over", [
+    {}, {"y": np.array([[10.0], [3.0], [1.0]])}, {"y": np.array([[10, 3, 1]], np.int32)},
+    {"X": np.arange(32 * 32 * 3, dtype=np.uint8).reshape(32, 32, 3, 1) * 7,
+     "y": np.array([[4]])},
+    {"comment": np.array(["other variables are skipped"]), "z": np.eye(3)},
+], ids=["uint8_labels", "double_labels", "row_labels", "one_image", "extra_vars"])
+def test_svhn_valid_same_as_scipy(tmp_path, compress, over):
+    from scipy.io import loadmat
+    p = _svhn(tmp_path, compress=compress, **over)
+    x, y = read_svhn_mat(p)
+    ref = loadmat(p)
+    assert x.dtype == np.uint8 and np.array_equal(x, ref["X"].reshape(x.shape))
+    assert y.dtype == np.int64 and np.array_equal(y, ref["y"].reshape(-1))
 
 
 def _cell(n):
@@ -638,6 +649,17 @@ def test_svhn_missing_variable_and_v73(tmp_path):
     p73 = tmp_path / "v73.mat"
     p73.write_bytes(head + bytes(8) + b"\x00\x02IM" + b"\x89HDF\r\n\x1a\n" + bytes(400))
     raises_one_line(DatasetError, read_svhn_mat, p73, names=(p73, "v7.3"))
+
+
+def test_svhn_unknown_data_type_code(tmp_path):
+    """A type code scipy 1.17's compiled reader indexes a table with (SIGSEGV/SIGBUS)."""
+    p = _svhn(tmp_path)
+    raw = bytearray(p.read_bytes())
+    # header 128 + matrix tag 8 + flags 16 + dims 8+16 + name 'X' 8 = X's data tag at 184
+    assert raw[184:185] == b"\x02"   # miUINT8
+    raw[185] = 0x2D
+    p.write_bytes(bytes(raw))
+    raises_one_line(DatasetError, read_svhn_mat, p, names=(p, "variable X", "not a numeric type"))
 
 
 def test_svhn_corrupt_files(tmp_path):
