@@ -49,7 +49,8 @@ def parse_args(net: Network, argv: list[str] | None):
     p.add_argument("--bundle", default=None, help="deploy bundle (default: "
                    f"{build.relative_to(net.folder.parent)}/{net.name}_<rounding>.npz)")
     p.add_argument("--rounding", default="half_even", choices=["half_even", "half_up"])
-    p.add_argument("--calib-images", type=int_at_least(1), default=256)
+    p.add_argument("--calib-images", type=int_at_least(1), default=net.calib_images,
+                   help="calibration images the bundle was made with (checked)")
     p.add_argument("--jobs", type=int_at_least(1), default=1,
                    help="emulator only: worker processes running calls in parallel (each "
                    "starts in a few seconds; pays off for long runs)")

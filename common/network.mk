@@ -6,12 +6,13 @@
 #   NET_SRC    the network's own Python sources the bundle depends on
 # Targets: all (bundle + host kernels [+ xclbin with mlir-aie]), bundle, host_kernels,
 # run_py, onnx, clean. Variables: ROUNDING=half_even|half_up IMAGES=300 DEVICE=npu|npu2
-# CALIB=256 EXTRA='more test.py options'.
+# CALIB=N (calibration images; default: the network's) EXTRA='more test.py options'.
 PYTHON   ?= python3
 ROUNDING ?= half_even
 IMAGES   ?= 300
 DEVICE   ?= npu
-CALIB    ?= 256
+CALIB    ?=
+CALIB_ARG = $(if $(CALIB),--calib-images $(CALIB))
 BUILD    := build
 BUNDLE   := $(BUILD)/$(NET)$(if $(filter-out $(DEFAULT_DATASET),$(DATASET)),_$(DATASET))_$(ROUNDING).npz
 ROOT     := $(abspath ..)
@@ -32,7 +33,7 @@ bundle: $(BUNDLE)
 # The bundle depends on the checkpoint and the PTQ code; test.py checks it is not stale.
 $(BUNDLE): $(CHECKPOINT) $(NET_SRC) $(PIPELINE_SRC)
 	$(PYTHON) -m $(NET_PKG).ptq --checkpoint $(CHECKPOINT) --rounding $(ROUNDING) \
-	    --calib-images $(CALIB) $(PTQ_ARGS) --out $@
+	    $(CALIB_ARG) $(PTQ_ARGS) --out $@
 
 host_kernels:
 	$(PYTHON) -c "from common.kernels.host import load_library; load_library()"
@@ -60,7 +61,8 @@ $(BUILD)/final.xclbin: $(BUILD)/aie.mlir $(BUILD)/npu_kernels.o
 	  --no-xchesscc --no-xbridge --xclbin-name=final.xclbin --npu-insts-name=insts.bin aie.mlir
 
 run_py: $(BUNDLE)
-	$(PYTHON) test.py --images $(IMAGES) --rounding $(ROUNDING) --device $(DEVICE) $(TEST_ARGS) $(EXTRA)
+	$(PYTHON) test.py --images $(IMAGES) --rounding $(ROUNDING) --device $(DEVICE) $(CALIB_ARG) \
+	    $(TEST_ARGS) $(EXTRA)
 
 # Brevitas QCDQ export of the offloaded part, checked with ONNX Runtime (half_even only)
 onnx: $(BUNDLE)

@@ -96,6 +96,7 @@ class Network:
     float_split: Callable[[Any], tuple[Callable, Callable]] = None  # float model ->
     #                                 (layers before the offload, the offloaded layers)
     train_recipe: Any = None          # common.training.TrainRecipe
+    calib_images: int = 256           # default number of calibration images
     images_per_call: int = 1          # default batch B of the design
     datasets: tuple[str, ...] = ("fashion-mnist", "mnist", "cifar10", "svhn")
 

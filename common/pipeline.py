@@ -27,9 +27,11 @@ CALIB_POOL = 2000   # calibration images are drawn from the first 2000 training 
 
 
 def ptq_config(net: Network, dataset: str | None = None, rounding: str = "half_even",
-               calib_images: int = 256, seed: int = 0) -> dict[str, Any]:
-    """Everything that determines the bundle besides the checkpoint (hashed into it)."""
+               calib_images: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """Everything that determines the bundle besides the checkpoint (hashed into it);
+    ``calib_images`` defaults to the network's."""
     dataset = dataset or net.default_dataset
+    calib_images = net.calib_images if calib_images is None else calib_images
     if dataset not in net.datasets:
         raise ValueError(f"dataset {dataset!r}: {net.name} takes one of {list(net.datasets)}")
     if calib_images < 1 or calib_images > CALIB_POOL:
@@ -164,7 +166,7 @@ def ptq_main(net: Network, argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", default=net.default_dataset, choices=net.datasets)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--rounding", default="half_even", choices=["half_even", "half_up"])
-    p.add_argument("--calib-images", type=int_at_least(1), default=256)
+    p.add_argument("--calib-images", type=int_at_least(1), default=net.calib_images)
     p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--out", required=True, type=output_file)
     a = p.parse_args(argv)

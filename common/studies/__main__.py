@@ -7,7 +7,7 @@ from pathlib import Path
 
 from common.cli import run_cli
 from common.studies import StudyError, formats, fxp, sweep
-from common.network import REGISTRY
+from common.network import REGISTRY, get_network
 from common.studies.nets import checkpoint_sha256, network_for
 from common.studies.runner import Context
 
@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"small version: {QUICK['images']} test images, {QUICK['calib']} "
                     f"calibration, {QUICK['val']} validation images, bits {QUICK['bits']}")
     ap.add_argument("--images", type=int, help="test images (default all; --quick 500)")
-    ap.add_argument("--calib", type=int, help="calibration images (default 256)")
+    ap.add_argument("--calib", type=int, help="calibration images (default: the network's "
+                    "deployed setting)")
     ap.add_argument("--val", type=int, help="fxp-search validation images from the training "
                     "data (default 5000)")
     ap.add_argument("--seed", type=int, default=0, help="validation split seed")
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     ck = net.checkpoint_for(dataset, a.checkpoint)
     q = a.quick
     images = a.images if a.images is not None else (QUICK["images"] if q else None)
-    calib = a.calib if a.calib is not None else (QUICK["calib"] if q else 256)
+    calib = a.calib if a.calib is not None else (
+        QUICK["calib"] if q else get_network(a.net).calib_images)
     val = a.val if a.val is not None else (QUICK["val"] if q else 5000)
     for name, v in (("--images", images), ("--calib", calib), ("--val", val), ("--jobs", a.jobs)):
         if v is not None and v < 1:
