@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers import untrained_conv2x_checkpoint
+
 ROOT = Path(__file__).resolve().parent.parent
 FMNIST = str(ROOT / "data" / "fashion-mnist")
 
@@ -51,21 +53,8 @@ def no_leftovers(folder: Path, allowed: set[str] = frozenset()) -> None:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     """A small untrained conv2x float model with BatchNorm statistics from 64 images."""
-    from common.checkpoint import save_checkpoint
-    from common.datasets import load_dataset, to_float_tensor_input
-    from ptq_conv2x.model import Conv2xNet
-
-    torch.manual_seed(0)
-    m = Conv2xNet()
-    x = torch.from_numpy(to_float_tensor_input(
-        load_dataset("fashion-mnist", "train", FMNIST).images[:64]))
-    m.train()
-    with torch.no_grad():
-        m(x)
-    m.eval()
-    p = tmp_path_factory.mktemp("ck") / "model.pt"
-    save_checkpoint(p, m, {"note": "bad-input tests"})
-    return p
+    return untrained_conv2x_checkpoint(tmp_path_factory.mktemp("ck") / "model.pt", 64,
+                                       "bad-input tests")
 
 
 @pytest.fixture(scope="module")

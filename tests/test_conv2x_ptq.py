@@ -12,6 +12,7 @@ from common import pipeline
 from ptq_conv2x.model import Conv2xNet
 from ptq_conv2x.network import NETWORK
 from ptq_conv2x.quant_model import fake_quant_stage_ints
+from tests.helpers import untrained_conv2x_checkpoint
 from ptq_conv2x.stage import OUTPUT_SCALE, golden_stage
 
 # the generic pipeline bound to this network
@@ -23,18 +24,7 @@ ptq_config, prepare, save_bundle, load_bundle = (
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A small-data float model with realistic BatchNorm statistics (not trained)."""
-    torch.manual_seed(0)
-    m = Conv2xNet()
-    x = torch.from_numpy(to_float_tensor_input(
-        load_dataset("fashion-mnist", "train", "data/fashion-mnist").images[:128]))
-    m.train()
-    with torch.no_grad():
-        for i in range(0, 128, 32):
-            m(x[i:i + 32])
-    m.eval()
-    p = tmp_path_factory.mktemp("ck") / "model.pt"
-    save_checkpoint(p, m, {"note": "test"})
-    return p
+    return untrained_conv2x_checkpoint(tmp_path_factory.mktemp("ck") / "model.pt", 128)
 
 
 @pytest.fixture(scope="module", params=["half_even", "half_up"])

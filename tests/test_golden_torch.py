@@ -7,6 +7,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.helpers import int_data
+
 from common import golden, golden_torch as fast, quant
 from common.golden_torch import Ints
 from common.quant import RoundingMode
@@ -32,15 +34,7 @@ def precision(request, monkeypatch):
     return request.param
 
 
-def data(rng, shape, dtype, fill):
-    info = np.iinfo(dtype)
-    if fill == "max":
-        return np.full(shape, info.max, dtype)
-    if fill == "min":
-        return np.full(shape, info.min, dtype)
-    if fill == "small":
-        return rng.integers(max(info.min, -3), 4, size=shape).astype(dtype)
-    return rng.integers(info.min, info.max + 1, size=shape, dtype=dtype)
+data = int_data
 
 
 def same(ref_fn, fast_fn):

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.helpers import int_data
+
 from common import golden, layouts, quant
 from common.kernels import build, host, images
 
@@ -23,15 +25,7 @@ def _lib():
     host.load_library()
 
 
-def data(rng, shape, dtype, fill):
-    info = np.iinfo(dtype)
-    if fill == "max":
-        return np.full(shape, info.max, dtype)
-    if fill == "min":
-        return np.full(shape, info.min, dtype)
-    if fill == "small":
-        return rng.integers(max(info.min, -3), 4, size=shape).astype(dtype)
-    return rng.integers(info.min, info.max + 1, size=shape, dtype=dtype)
+data = int_data
 
 
 def weights(rng, shape, fill):

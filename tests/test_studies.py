@@ -185,17 +185,9 @@ def lenet_ctx(ck, n=100):
 
 def test_conv2x_8bit_sweep_point_is_the_deployed_model(tmp_path):
     from common.pipeline import prepare, ptq_config
-    from ptq_conv2x.model import Conv2xNet
     from ptq_conv2x.network import NETWORK
-    torch.manual_seed(0)
-    m = Conv2xNet()
-    x = torch.from_numpy(to_float_tensor_input(
-        load_dataset("fashion-mnist", "train", "data/fashion-mnist").images[:16]))
-    m.train()
-    with torch.no_grad():
-        m(x)
-    ck = tmp_path / "c.pt"
-    save_checkpoint(ck, m.eval(), {"note": "test"})
+    from tests.helpers import untrained_conv2x_checkpoint
+    ck = untrained_conv2x_checkpoint(tmp_path / "c.pt", 16)
     ctx = Context("conv2x", str(ck), checkpoint_sha256(ck), "fashion-mnist",
                   "data/fashion-mnist", 6, 4)
     cfg = {"scheme": "po2", "mode": "wa", "bits": 8}

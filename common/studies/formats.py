@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from common.studies.posit import quantize_posit8
-from common.studies.qgeneric import QUANT_LAYERS, quant_layer_names
+from common.studies.qgeneric import input_stats, quant_layer_names
 from common.studies.report import md_table, new_figure, save_figure, text_table, write_csv, write_text
 from common.studies.runner import Context, accuracy, load, run_configs
 
@@ -44,23 +44,9 @@ def store(x: torch.Tensor, fmt: str, scale: float | None = None) -> torch.Tensor
     raise ValueError(f"unknown format {fmt!r}; known: {list(FORMATS)}")
 
 
-@torch.no_grad()
 def input_maxabs(model: nn.Module, calib: torch.Tensor) -> dict[str, float]:
     """max |input| of each Conv2d/Linear over the calibration images."""
-    out: dict[str, float] = {}
-    hooks = []
-    for name, m in model.named_modules():
-        if isinstance(m, QUANT_LAYERS):
-            def hook(mod, args, name=name):
-                out[name] = max(out.get(name, 0.0), float(args[0].abs().max()))
-            hooks.append(m.register_forward_pre_hook(hook))
-    try:
-        model.eval()
-        model(calib)
-    finally:
-        for h in hooks:
-            h.remove()
-    return out
+    return {k: v[0] for k, v in input_stats(model, calib).items()}
 
 
 def stored_model(float_model: nn.Module, calib: torch.Tensor, fmt: str, mode: str) -> nn.Module:

@@ -61,14 +61,17 @@ def quant_layer_names(model: nn.Module) -> list[str]:
 
 
 @torch.no_grad()
-def input_is_nonnegative(model: nn.Module, calib: torch.Tensor) -> dict[str, bool]:
-    """For each Conv2d/Linear: whether all its calibration inputs are >= 0."""
-    out: dict[str, bool] = {}
+def input_stats(model: nn.Module, calib: torch.Tensor) -> dict[str, tuple[float, bool]]:
+    """For each Conv2d/Linear over the calibration images: (max |input|, whether every
+    input is >= 0)."""
+    out: dict[str, tuple[float, bool]] = {}
     hooks = []
     for name, m in model.named_modules():
         if isinstance(m, QUANT_LAYERS):
             def hook(mod, args, name=name):
-                out[name] = out.get(name, True) and bool((args[0] >= 0).all())
+                mx, nonneg = out.get(name, (0.0, True))
+                out[name] = (max(mx, float(args[0].abs().max())),
+                             nonneg and bool((args[0] >= 0).all()))
             hooks.append(m.register_forward_pre_hook(hook))
     try:
         model.eval()
@@ -77,6 +80,11 @@ def input_is_nonnegative(model: nn.Module, calib: torch.Tensor) -> dict[str, boo
         for h in hooks:
             h.remove()
     return out
+
+
+def input_is_nonnegative(model: nn.Module, calib: torch.Tensor) -> dict[str, bool]:
+    """For each Conv2d/Linear: whether all its calibration inputs are >= 0."""
+    return {k: v[1] for k, v in input_stats(model, calib).items()}
 
 
 def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
