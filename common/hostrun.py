@@ -69,7 +69,7 @@ def choose_offload(net: Network, a, bundle: Path):
     """The NPU when a device, pyxrt and the built xclbin are there (and no --emulate);
     otherwise the CPU emulator running the same aie2.py, saying why."""
     from common import hw
-    from common.host import EmulatedOffload, XrtOffload
+    from common.offload import EmulatedOffload, XrtOffload
 
     if a.emulate:
         why = "--emulate given"
@@ -231,7 +231,7 @@ def run_host(net: Network) -> None:
     from common.checkpoint import CheckpointError
     from common.datasets import DatasetError
     from common.emu import EmulationError
-    from common.host import OffloadError
+    from common.offload import OffloadError
     from common.quant import QuantError
 
     run_cli(lambda: host_main(net, sys.argv[1:]),

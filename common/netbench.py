@@ -64,7 +64,7 @@ def accuracy_rows(net: Network, dataset: str) -> list[dict]:
 def speed_rows(net: Network) -> list[dict]:
     """Float offloaded layers vs golden vs emulation on the same images; NPU time model."""
     from common.emu.pool import EmulationPool
-    from common.host import EmulatedOffload
+    from common.offload import EmulatedOffload
     from common.kernels.host import engine_name
     from common.pipeline import eval_dataset, prepare, ptq_config, save_bundle
 

@@ -30,19 +30,15 @@ back to back), output uint8 [32][256/8][32][8].
 """
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 from aie.helpers.taplib import TensorAccessPattern
 from aie.iron import Buffer, Kernel, ObjectFifo, Program, Runtime, Worker
 from aie.iron.controlflow import range_
 from aie.iron.device import NPU1Col3, NPU2, Tile
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from common.bundle import BundleError  # noqa: E402
-from common.cli import ArgumentParser  # noqa: E402
-from common.layouts import conv_params_nbytes  # noqa: E402
+from common.bundle import BundleError
+from common.cli import ArgumentParser
+from common.layouts import conv_params_nbytes
 
 W = H = 32
 C_IN0, C_MID, C_OUT = 64, 64, 256

@@ -16,7 +16,7 @@ from common.emu import (DesignError, EmulationError, RunTimeoutError, load_desig
                         run_design)
 from common.emu.pool import EmulationPool
 from common.emu.runner import DEFAULT_TIMEOUT_S
-from common.host import EmulatedOffload
+from common.offload import EmulatedOffload
 from conftest import design_path
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

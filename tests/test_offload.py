@@ -1,10 +1,10 @@
-"""common.host: the pyxrt path against a fake pyxrt (no NPU here), instruction files."""
+"""common.offload: the pyxrt path against a fake pyxrt (no NPU here), instruction files."""
 import types
 
 import numpy as np
 import pytest
 
-from common.host import OffloadError, XrtOffload, read_instructions
+from common.offload import OffloadError, XrtOffload, read_instructions
 
 
 def fake_pyxrt(state="COMPLETED", kernels=("MLIR_AIE",), fail_device=False):
