@@ -13,7 +13,7 @@ from ptq_conv2x.quant_model import build_quant_model
 from ptq_conv2x.stage import extract, stage_from_bundle
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_BATCH = 8      # images per design call: weights enter the columns once per call
+DEFAULT_BATCH = 8      # images per design call (= aie2.py DEFAULT_BATCH): weights enter once
 
 
 def sgd_one_cycle(model: nn.Module, steps: int, lr: float, weight_decay: float):

@@ -4,7 +4,7 @@ both rounding modes, B = 1 and B = 3 with a short batch padded by a zero image).
 import numpy as np
 import pytest
 
-from common.emu import DesignError, load_design
+from common.emu import DesignError, emulated_aie, load_design
 from common.pipeline import save_bundle
 from ptq_conv2x.network import NETWORK
 from ptq_conv2x.stage import IN_SHAPE, OUT_SHAPE, golden_stage
@@ -63,6 +63,9 @@ def test_device_tensors_and_bad_batch():
     with pytest.raises(ValueError, match="do not fit"):
         p.device_inputs(x, 1)
     assert p.device_outputs(3).size == 3 * np.prod(OUT_SHAPE)
+    with emulated_aie():                  # the design module imports aie.* (emulated here)
+        from ptq_conv2x.aie2 import DEFAULT_BATCH
+    assert DEFAULT_BATCH == NETWORK.images_per_call == 8
     for bad in ("0", "-1", "many", "1025"):
         with pytest.raises(DesignError, match="--batch"):
             load_design(DESIGN, ["npu", "--batch", bad])
