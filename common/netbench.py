@@ -11,8 +11,10 @@ compute floor.
 
 Assumptions of the NPU time model (not measured here: no NPU on this machine):
 DISPATCH_US per design call (host runtime / XRT command submission) and the weight blob
-streamed once per call over one shim DMA channel at SHIM_GBPS; compute = the emulator's
-lower bound, the busiest tile's MACs / MACs per cycle at 1 GHz.
+streamed once per call at SHIM_GBPS per shim DMA channel, split evenly over the
+network's ``weight_streams`` channels (conv2x: one per column); compute = the emulator's
+lower bound, the busiest tile's MACs / MACs per cycle at 1 GHz. Transfers, dispatch and
+compute are added, not overlapped (an upper estimate).
 """
 from __future__ import annotations
 
@@ -141,7 +143,7 @@ def npu_time_rows(net: Network, bundle, weight_bytes: int) -> list[dict]:
         d.run(*d.random_inputs())
         s = d.summary()
         compute_us = s.npu_time_s * 1e6
-        weights_us = weight_bytes / (SHIM_GBPS * 1e3)
+        weights_us = weight_bytes / (SHIM_GBPS * 1e3 * net.weight_streams)
         per_image = (compute_us + DISPATCH_US + weights_us) / b
         if b == batches[0]:
             macs = sum(s.tile_macs.values()) / b
@@ -153,8 +155,10 @@ def npu_time_rows(net: Network, bundle, weight_bytes: int) -> list[dict]:
         rows.append({"name": f"{net.name} modelled NPU time, batch {b}", "value": per_image,
                      "unit": "us/img",
                      "note": f"compute {compute_us / b:.2f} + dispatch {DISPATCH_US / b:.2f} + "
-                             f"weights {weights_us / b:.2f} ({weight_bytes} B at {SHIM_GBPS} "
-                             f"GB/s); assumed: {DISPATCH_US:.0f} us per call"})
+                             f"weights {weights_us / b:.2f} ({weight_bytes} B over "
+                             f"{net.weight_streams} x {SHIM_GBPS} GB/s); assumed: "
+                             f"{DISPATCH_US:.0f} us per call; x{per_image / floor_us:.2f} "
+                             "the floor"})
     return rows
 
 

@@ -97,6 +97,7 @@ class Network:
     #                                 (layers before the offload, the offloaded layers)
     train_recipe: Any = None          # common.training.TrainRecipe
     calib_images: int = 256           # default number of calibration images
+    weight_streams: int = 1           # shim DMA channels the weight blob is split over
     images_per_call: int = 1          # default batch B of the design
     datasets: tuple[str, ...] = ("fashion-mnist", "mnist", "cifar10", "svhn")
 

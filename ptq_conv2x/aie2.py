@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """IRON design of the conv2_x stage: three bottleneck blocks, depth-first, one per column.
 
-    python aie2.py [npu|npu2] [--bundle BUNDLE.npz]
+    python aie2.py [npu|npu2] [--bundle BUNDLE.npz] [--batch B]
 
 With mlir-aie installed this prints the MLIR module; without it the project's emulator
 runs this same file (python -m common.emu ptq_conv2x/aie2.py npu --bundle ...).
@@ -21,12 +21,16 @@ Data moves one image row at a time ([C/8][W][8] layout, common.layouts). The ski
 the skip core through a 4-deep memtile buffer. Weights of a column are one blob
 (common.layouts.pack_conv_params per conv, order in ptq_conv2x/stage.py) split at the
 memtile.
+Batch: a call carries B images (--batch, default DEFAULT_BATCH). The weights enter each
+column once per call: every core acquires its weights once, streams the B images (one
+after the other, rows in order), then releases them, so a call pays the weight transfer
+and the host dispatch once for B images.
 Runtime parameters (shifts, rounding; ptq_conv2x.stage documents the slots) are int32[16]
-Buffers written by the runtime sequence from the bundle's RTP table. Cores read them after
-their first input row of an image has arrived, i.e. after the sequence wrote them.
+Buffers written once per call by the runtime sequence from the bundle's RTP table. Cores
+read them after their first input row has arrived, i.e. after the sequence wrote them.
 
-Runtime sequence arguments: input int8 [32][64/8][32][8], weights int8 (three column blobs
-back to back), output uint8 [32][256/8][32][8].
+Runtime sequence arguments: input int8 B x [32][64/8][32][8], weights int8 (three column
+blobs back to back), output uint8 B x [32][256/8][32][8].
 """
 from __future__ import annotations
 
@@ -37,12 +41,14 @@ from aie.iron.controlflow import range_
 from aie.iron.device import NPU1Col3, NPU2, Tile
 
 from common.bundle import BundleError
-from common.cli import ArgumentParser
+from common.cli import ArgumentParser, int_at_least
 from common.layouts import conv_params_nbytes
 
 W = H = 32
 C_IN0, C_MID, C_OUT = 64, 64, 256
 N_BLOCKS = 3
+DEFAULT_BATCH = 8      # images per call (ptq_conv2x.network.NETWORK.images_per_call)
+MAX_BATCH = 1024       # 256 MiB of output per call
 RTP_WORDS = 16
 KERNEL_OBJ = "npu_kernels.o"   # all project kernels, one archive (see ptq_conv2x/Makefile)
 
@@ -74,7 +80,7 @@ def default_rtps() -> np.ndarray:
     return t
 
 
-def conv2x_design(dev, rtp_table: np.ndarray):
+def conv2x_design(dev, rtp_table: np.ndarray, batch: int = DEFAULT_BATCH):
     in_row = [row_ty(C_IN0, np.int8)] + [row_ty(C_OUT, np.uint8)] * (N_BLOCKS - 1)
     mid_row = row_ty(C_MID, np.uint8)
     half_row = row_ty(C_MID // 2, np.uint8)
@@ -125,7 +131,7 @@ def conv2x_design(dev, rtp_table: np.ndarray):
 
     def conv1_fn(of_w, of_in, of_out, kernel, rtp, ic):
         w = of_w.acquire(1)
-        for _ in range_(H):
+        for _ in range_(batch * H):
             a = of_in.acquire(1)
             o = of_out.acquire(1)
             kernel(a, w, o, W, ic, C_MID, rtp[0], rtp[1])
@@ -135,7 +141,7 @@ def conv2x_design(dev, rtp_table: np.ndarray):
 
     def conv1_proj_fn(of_w, of_in, of_out, of_proj, kernel, rtp):
         w = of_w.acquire(1)
-        for _ in range_(H):
+        for _ in range_(batch * H):
             a = of_in.acquire(1)
             o = of_out.acquire(1)
             p = of_proj.acquire(1)
@@ -147,29 +153,30 @@ def conv2x_design(dev, rtp_table: np.ndarray):
 
     def conv3x3_fn(of_w, of_in, of_out, kernel, rtp, oc_offset):
         w = of_w.acquire(1)
-        rows_in = of_in.acquire(2)                     # top: (r0, r0, r1), row 0 padded
-        o = of_out.acquire(1)
-        kernel(rows_in[0], rows_in[0], rows_in[1], w, o, W, C_MID, C_MID // 2, C_MID, 0,
-               rtp[0], rtp[1], oc_offset)
-        of_out.release(1)
-        for _ in range_(H - 2):                        # middle: (r-1, r, r+1)
-            rows_in = of_in.acquire(3)
+        for _ in range_(batch):                        # each image releases all its rows
+            rows_in = of_in.acquire(2)                 # top: (r0, r0, r1), row 0 padded
             o = of_out.acquire(1)
-            kernel(rows_in[0], rows_in[1], rows_in[2], w, o, W, C_MID, C_MID // 2, C_MID, 1,
+            kernel(rows_in[0], rows_in[0], rows_in[1], w, o, W, C_MID, C_MID // 2, C_MID, 0,
                    rtp[0], rtp[1], oc_offset)
-            of_in.release(1)
             of_out.release(1)
-        rows_in = of_in.acquire(2)                     # bottom: (r30, r31, r31), row 2 padded
-        o = of_out.acquire(1)
-        kernel(rows_in[0], rows_in[1], rows_in[1], w, o, W, C_MID, C_MID // 2, C_MID, 2,
-               rtp[0], rtp[1], oc_offset)
-        of_in.release(2)
-        of_out.release(1)
+            for _ in range_(H - 2):                    # middle: (r-1, r, r+1)
+                rows_in = of_in.acquire(3)
+                o = of_out.acquire(1)
+                kernel(rows_in[0], rows_in[1], rows_in[2], w, o, W, C_MID, C_MID // 2,
+                       C_MID, 1, rtp[0], rtp[1], oc_offset)
+                of_in.release(1)
+                of_out.release(1)
+            rows_in = of_in.acquire(2)                 # bottom: (r30, r31, r31), row 2 padded
+            o = of_out.acquire(1)
+            kernel(rows_in[0], rows_in[1], rows_in[1], w, o, W, C_MID, C_MID // 2, C_MID, 2,
+                   rtp[0], rtp[1], oc_offset)
+            of_in.release(2)
+            of_out.release(1)
         of_w.release(1)
 
     def skip_fn(of_w, of_a, of_b, of_out, of_skip, kernel, rtp):
         w = of_w.acquire(1)
-        for _ in range_(H):
+        for _ in range_(batch * H):
             a = of_a.acquire(1)
             b = of_b.acquire(1)
             o = of_out.acquire(1)
@@ -203,9 +210,9 @@ def conv2x_design(dev, rtp_table: np.ndarray):
                    tile=sk, stack_size=0xA00),
         ]
 
-    in_ty = np.ndarray[(H * W * C_IN0,), np.dtype[np.int8]]
+    in_ty = np.ndarray[(batch * H * W * C_IN0,), np.dtype[np.int8]]
     wts_ty = np.ndarray[(sum(col_bytes),), np.dtype[np.int8]]
-    out_ty = np.ndarray[(H * W * C_OUT,), np.dtype[np.uint8]]
+    out_ty = np.ndarray[(batch * H * W * C_OUT,), np.dtype[np.uint8]]
     table = np.asarray(rtp_table, dtype=np.int32)
 
     def sequence(inp, weights, out, in_h, wts_h, out_h, rtp_bufs):
@@ -232,7 +239,11 @@ def main(argv: list[str] | None = None):
     p.add_argument("device", nargs="?", default="npu", choices=["npu", "npu2"])
     p.add_argument("--bundle", default=None, help="deploy bundle (RTP table); default shifts "
                    "are used without one")
+    p.add_argument("--batch", type=int_at_least(1), default=DEFAULT_BATCH,
+                   help=f"images per call (default {DEFAULT_BATCH})")
     a = p.parse_args(argv)
+    if a.batch > MAX_BATCH:
+        p.error(f"argument --batch: {a.batch} is over {MAX_BATCH} images per call")
     dev = NPU1Col3() if a.device == "npu" else NPU2()
     if a.bundle:
         from common.pipeline import load_bundle  # validates shifts, RTP table vs shifts
@@ -244,7 +255,7 @@ def main(argv: list[str] | None = None):
             raise SystemExit(f"error: {e}") from None
     else:
         table = default_rtps()
-    return conv2x_design(dev, table)
+    return conv2x_design(dev, table, a.batch)
 
 
 if __name__ == "__main__":

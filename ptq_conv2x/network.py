@@ -8,11 +8,12 @@ from torch import nn
 
 from common.network import Network
 from common.training import TrainRecipe
-from ptq_conv2x.model import IMG, Conv2xNet
+from ptq_conv2x.model import IMG, N_BLOCKS, Conv2xNet
 from ptq_conv2x.quant_model import QuantConv2xNet, build_quant_model
 from ptq_conv2x.stage import extract, stage_from_bundle
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_BATCH = 8      # images per design call (= aie2.py DEFAULT_BATCH): weights enter once
 
 
 def sgd_one_cycle(model: nn.Module, steps: int, lr: float, weight_decay: float):
@@ -28,8 +29,8 @@ def sgd_one_cycle(model: nn.Module, steps: int, lr: float, weight_decay: float):
 
 
 def design_args(device: str, bundle: Path, batch: int) -> list[str]:
-    """aie2.py arguments (one image per call)."""
-    return [device, "--bundle", str(bundle)]
+    """aie2.py arguments."""
+    return [device, "--bundle", str(bundle), "--batch", str(batch)]
 
 
 NETWORK = Network(
@@ -46,6 +47,8 @@ NETWORK = Network(
     stage_from_bundle=stage_from_bundle,
     design_args=design_args,
     image_size=lambda in_channels: IMG,
+    weight_streams=N_BLOCKS,    # one column blob per column, each from its own shim tile
+    images_per_call=DEFAULT_BATCH,
     float_split=lambda fm: (fm.stem, fm.stage),
     train_recipe=TrainRecipe(make_optimizer=sgd_one_cycle, loss=nn.CrossEntropyLoss, epochs=5,
                              batch=128, lr=0.2, weight_decay=5e-4, threads=2,

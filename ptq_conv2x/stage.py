@@ -95,18 +95,26 @@ class IntStage:
         """Integer reference: int8 NCHW (N,64,32,32) -> uint8 (N,256,32,32)."""
         return golden_stage(self, x, ops)
 
-    # ---- device tensors: one image per call, YCXC8 rows
-    def device_inputs(self, x: np.ndarray, batch: int = 1) -> np.ndarray:
-        if batch != 1 or len(x) != 1:
-            raise ValueError("the conv2x design takes one image per call")
-        return to_yc8x(x[0]).reshape(-1)
+    # ---- device tensors: B images per call, each image YCXC8 rows, images back to back
+    def device_inputs(self, x: np.ndarray, batch: int) -> np.ndarray:
+        """int8 NCHW (n <= batch, 64, 32, 32) -> the design's flat input tensor of
+        ``batch`` images (zero images pad a short batch)."""
+        a = np.asarray(x)
+        if a.ndim != 4 or len(a) > batch or a.shape[1:] != IN_SHAPE:
+            raise ValueError(f"images {a.shape} do not fit a call of {batch} images of "
+                             f"{IN_SHAPE}")
+        if len(a) < batch:
+            a = np.concatenate([a, np.zeros((batch - len(a),) + IN_SHAPE, a.dtype)])
+        return to_yc8x(a).reshape(-1)
 
-    def device_outputs(self, batch: int = 1) -> np.ndarray:
-        return np.zeros(int(np.prod(OUT_SHAPE)), np.uint8)
+    def device_outputs(self, batch: int) -> np.ndarray:
+        """A zeroed flat output tensor of ``batch`` images (uint8 YCXC8 each)."""
+        return np.zeros(batch * int(np.prod(OUT_SHAPE)), np.uint8)
 
-    def from_device(self, out: np.ndarray, n: int = 1) -> np.ndarray:
+    def from_device(self, out: np.ndarray, n: int) -> np.ndarray:
+        """Flat output tensor -> uint8 NCHW (n, 256, 32, 32), the first ``n`` images."""
         c, h, w = OUT_SHAPE
-        return from_yc8x(out.reshape(h, c // 8, w, 8), c)[None]
+        return from_yc8x(out.reshape(-1, h, c // 8, w, 8)[:n], c)
 
     # ---- bundle
     def bundle_content(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
