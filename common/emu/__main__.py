@@ -2,7 +2,7 @@
 random inputs and print its summary.
 
 --timeout SECONDS   time limit of the run (default 600; 0: none). Past it, or on any
-                    emulation error, one line on stderr and exit status 1; Ctrl-C:
+                    emulation error: the error on stderr, exit status 1. Ctrl-C:
                     "error: interrupted", exit status 130.
 """
 from __future__ import annotations

@@ -79,10 +79,12 @@ class ResolvedProgram:
         """Run once (``timeout`` seconds at most, None: no limit; ``name`` names the
         design in errors); returns the drained arrays and the run's statistics."""
         tensors, scalars = self.prepare_inputs(arrays)
-        stats = execute(self.plan, self.rt, tensors, scalars, timeout, name)
-        outs = [rd._arr for rd in self.rt.tensor_args if rd.drained]
-        for rd in self.rt.tensor_args:
-            rd._arr = None
+        try:
+            stats = execute(self.plan, self.rt, tensors, scalars, timeout, name)
+            outs = [rd._arr for rd in self.rt.tensor_args if rd.drained]
+        finally:        # keep no reference to the caller's arrays, whatever happened
+            for rd in self.rt.tensor_args:
+                rd._arr = None
         return outs, stats
 
     def run(self, *arrays, timeout: float | None = DEFAULT_TIMEOUT_S) -> list:

@@ -6,6 +6,7 @@ import ctypes
 import gc
 import math
 import numbers
+import os
 import threading
 import time
 from functools import partial
@@ -206,6 +207,9 @@ class _Watchdog:
 
 WATCHDOG_THREAD = "common.emu run time limit"
 _WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):
+    # a forked child has no watchdog thread, and the lock may have been held: start over
+    os.register_at_fork(after_in_child=_WATCHDOG.__init__)
 
 
 def check_timeout(timeout: float | None) -> float | None:
