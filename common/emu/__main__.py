@@ -3,7 +3,7 @@
 inputs and print its summary.
 
 --timeout SECONDS   time limit of the run (default 600; 0: none). Past it, or on any
-                    emulation error, one line on stderr and exit status 1; Ctrl-C:
+                    emulation error: the error on stderr, exit status 1. Ctrl-C:
                     "error: interrupted", exit status 130.
 --trace / --gantt   write the run's modelled timeline as a Chrome/Perfetto trace (open in
                     ui.perfetto.dev or chrome://tracing) / as a PNG chart; the cost model is

@@ -104,6 +104,9 @@ class EmulationPool:
         except (ValueError, TypeError) as e:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise EmulationError(f"EmulationPool fixed tensors: {e}") from None
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
         self._ex = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
                                        initializer=_init,
                                        initargs=(self.path, [str(a) for a in argv], files,

@@ -80,10 +80,12 @@ class ResolvedProgram:
         design in errors; ``trace=True`` also logs what the timeline replays, slower);
         returns the drained arrays and the run's statistics."""
         tensors, scalars = self.prepare_inputs(arrays)
-        stats = execute(self.plan, self.rt, tensors, scalars, timeout, name, trace)
-        outs = [rd._arr for rd in self.rt.tensor_args if rd.drained]
-        for rd in self.rt.tensor_args:
-            rd._arr = None
+        try:
+            stats = execute(self.plan, self.rt, tensors, scalars, timeout, name, trace)
+            outs = [rd._arr for rd in self.rt.tensor_args if rd.drained]
+        finally:        # keep no reference to the caller's arrays, whatever happened
+            for rd in self.rt.tensor_args:
+                rd._arr = None
         return outs, stats
 
     def run(self, *arrays, timeout: float | None = DEFAULT_TIMEOUT_S) -> list:

@@ -6,6 +6,8 @@ import ctypes
 import gc
 import math
 import numbers
+import os
+import queue
 import threading
 import time
 from functools import partial
@@ -165,49 +167,70 @@ class _Watchdog:
     the exception when the call returns. One daemon thread (started on first use, named
     ``WATCHDOG_THREAD``) serves every run of the process: arming and disarming cost a
     lock, not a thread per run.
+
+    The caller's side holds only a plain lock in a ``with`` statement (acquired and
+    released in C): an asynchronous exception (this TimeLimit, a Ctrl-C) arriving inside
+    it releases the lock. A ``threading.Condition`` or ``Event`` runs Python code while
+    holding its lock, where such an exception would leave it held for good.
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._wake: queue.SimpleQueue = queue.SimpleQueue()   # put() is one C call
         self._armed: dict[int, _Deadline] = {}
         self._thread: threading.Thread | None = None
         self._wake_at = math.inf          # when the thread wakes up next
 
     def arm(self, seconds: float) -> _Deadline:
         d = _Deadline(threading.get_ident(), time.monotonic() + seconds)
-        with self._cond:
+        with self._lock:
             self._armed[id(d)] = d
-            if self._thread is None or not self._thread.is_alive():
+            wake = d.at < self._wake_at
+            start = self._thread is None
+            if start:
                 self._thread = threading.Thread(target=self._loop, name=WATCHDOG_THREAD,
                                                 daemon=True)
+        if start:
+            try:
                 self._thread.start()
-            elif d.at < self._wake_at:
-                self._cond.notify()
+            except BaseException:       # (a Ctrl-C in start()) start again next time
+                with self._lock:
+                    self._thread = None
+                raise
+        elif wake:
+            self._wake.put(None)
         return d
 
     def disarm(self, d: _Deadline) -> None:
         """No TimeLimit is raised for ``d`` after this returns (one that fired but was
         not delivered yet is withdrawn); idempotent."""
-        with self._cond:
+        with self._lock:
             self._armed.pop(id(d), None)
             if d.fired:
                 _set_async_exc(d.tid, None)
 
     def _loop(self) -> None:
-        with self._cond:
-            while True:
+        while True:
+            with self._lock:
                 now = time.monotonic()
-                for d in list(self._armed.values()):
+                for d in self._armed.values():
                     if d.at <= now and not d.fired:
                         d.fired = True
                         _set_async_exc(d.tid, TimeLimit)
-                left = [d.at for d in self._armed.values() if not d.fired]
-                self._wake_at = min(left, default=math.inf)
-                self._cond.wait(None if not left else self._wake_at - now)
+                self._wake_at = min((d.at for d in self._armed.values() if not d.fired),
+                                    default=math.inf)
+                wait = None if self._wake_at == math.inf else self._wake_at - now
+            try:
+                self._wake.get(timeout=wait)
+            except queue.Empty:
+                pass
 
 
 WATCHDOG_THREAD = "common.emu run time limit"
 _WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):
+    # a forked child has no watchdog thread, and the lock may have been held: start over
+    os.register_at_fork(after_in_child=_WATCHDOG.__init__)
 
 
 def check_timeout(timeout: float | None) -> float | None:
