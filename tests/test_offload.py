@@ -130,21 +130,3 @@ def test_no_pyxrt_is_a_clear_error(files, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_pyxrt)
     with pytest.raises(OffloadError, match="pyxrt is not importable"):
         XrtOffload(*files)
-
-
-def test_host_program_reports_missing_bundle(tmp_path):
-    import subprocess
-    import sys
-    r = subprocess.run([sys.executable, "ptq_conv2x/test.py", "--emulate", "--bundle",
-                        str(tmp_path / "none.npz")], capture_output=True, text=True)
-    assert r.returncode == 2
-    assert "none.npz: bundle not found" in r.stderr
-
-
-def test_host_program_rejects_bad_jobs():
-    import subprocess
-    import sys
-    r = subprocess.run([sys.executable, "ptq_conv2x/test.py", "--emulate", "--jobs", "0"],
-                       capture_output=True, text=True)
-    assert r.returncode == 2
-    assert "--jobs 0: must be at least 1" in r.stderr
