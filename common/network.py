@@ -11,7 +11,7 @@ takes that object and never names a layer. What a network supplies:
   methods (golden model, weight blob, bundle fields);
 * ``stage_from_bundle(manifest, arrays, where)``: the same stage rebuilt from a bundle,
   every value validated;
-* the IRON design file and its arguments;
+* the IRON design file (``aie2.py DEVICE --bundle B --batch N``);
 * how it is trained (``train_recipe``, common.training.TrainRecipe).
 
 The offloaded part's runtime sequence is always ``(inputs, weight blob, outputs)``:
@@ -91,7 +91,6 @@ class Network:
     quant_model_class: type           # the Brevitas model, constructor (float model, rounding)
     extract: Callable[[Any], Any]
     stage_from_bundle: Callable[[dict, dict, str], Any]
-    design_args: Callable[[str, Path, int], list[str]]   # (device, bundle, batch) -> argv
     image_size: Callable[[int], int]  # in_channels -> H = W of the model's input
     float_split: Callable[[Any], tuple[Callable, Callable]] = None  # float model ->
     #                                 (layers before the offload, the offloaded layers)
@@ -115,6 +114,11 @@ class Network:
     def design(self) -> Path:
         """The IRON design file."""
         return self.folder / "aie2.py"
+
+    def design_args(self, device: str, bundle: Path, batch: int) -> list[str]:
+        """Arguments of the design: every design takes the device (npu | npu2), --bundle
+        and --batch (images per call)."""
+        return [device, "--bundle", str(bundle), "--batch", str(batch)]
 
     @property
     def build_dir(self) -> Path:

@@ -23,11 +23,6 @@ def adam_cosine(model: nn.Module, steps: int, lr: float, weight_decay: float):
     return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
 
 
-def design_args(device: str, bundle: Path, batch: int) -> list[str]:
-    """aie2.py arguments."""
-    return [device, "--bundle", str(bundle), "--batch", str(batch)]
-
-
 NETWORK = Network(
     name="lenet",
     folder=HERE,
@@ -42,7 +37,6 @@ NETWORK = Network(
     quant_model_class=QuantLeNet5,
     extract=extract,
     stage_from_bundle=stage_from_bundle,
-    design_args=design_args,
     image_size=input_size,
     float_split=lambda fm: (nn.Identity(), fm.logits),
     images_per_call=DEFAULT_BATCH,

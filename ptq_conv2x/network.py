@@ -28,11 +28,6 @@ def sgd_one_cycle(model: nn.Module, steps: int, lr: float, weight_decay: float):
                                                     pct_start=0.25)
 
 
-def design_args(device: str, bundle: Path, batch: int) -> list[str]:
-    """aie2.py arguments."""
-    return [device, "--bundle", str(bundle), "--batch", str(batch)]
-
-
 NETWORK = Network(
     name="conv2x",
     folder=HERE,
@@ -45,7 +40,6 @@ NETWORK = Network(
     quant_model_class=QuantConv2xNet,
     extract=extract,
     stage_from_bundle=stage_from_bundle,
-    design_args=design_args,
     image_size=lambda in_channels: IMG,
     weight_streams=N_BLOCKS,    # one column blob per column, each from its own shim tile
     images_per_call=DEFAULT_BATCH,
