@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from common.bundle import BundleError
-from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from common.checkpoint import CheckpointError, load_checkpoint
 from common.datasets import load_dataset, to_float_tensor_input
 from common import pipeline
 from ptq_conv2x.model import Conv2xNet

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     print(d.summary())
-    print(f"outputs: " + ", ".join(f"{o.shape} {o.dtype}" for o in outs))
+    print("outputs: " + ", ".join(f"{o.shape} {o.dtype}" for o in outs))
     print(f"emulated run: {d.last_stats.wall_s * 1e3:.1f} ms")
     return 0
 

@@ -1,8 +1,6 @@
 """ObjectFifos, their handles and memtile links (split / join / forward) at design level."""
 from __future__ import annotations
 
-import numpy as np
-
 from .device import AnyMemTile
 from .engine import current_party
 from .errors import DesignError, IronRuntimeError

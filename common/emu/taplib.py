@@ -1,8 +1,6 @@
 """Tensor access patterns (``aie.helpers.taplib``): walks, tiling, padding."""
 from __future__ import annotations
 
-import itertools
-import math
 from typing import Iterator, Sequence
 
 import numpy as np

@@ -362,7 +362,7 @@ class Replay:
         while progress:
             progress = False
             for st in state:
-                name, ops = st[0], st[1]
+                ops = st[1]
                 while st[2] < len(ops):
                     if not self._step(st, ops[st[2]], fills, drains):
                         break

@@ -105,7 +105,7 @@ def run(ctx: Context, out: Path, bits: list[int], schemes: list[str], modes: lis
           "- po2-channel: every conv/FC input and weight, symmetric power-of-two scales, one "
           "per output channel for weights; float biases.",
           f"- 1 bit, symmetric narrow range: {ONE_BIT_NOTE}.",
-          *([f"- the seeds' notebook (asym, wa, their own float model, full test set): "
+          *(["- the seeds' notebook (asym, wa, their own float model, full test set): "
              + ", ".join(f"{b} bits {a}%" for b, a in
                          SEEDS_FIGURES[(ctx.net, ctx.dataset)].items())]
             if (ctx.net, ctx.dataset) in SEEDS_FIGURES else []), "",
