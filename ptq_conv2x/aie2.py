@@ -43,13 +43,13 @@ from aie.iron.device import NPU1Col3, NPU2, Tile
 from common.bundle import BundleError
 from common.cli import ArgumentParser, int_at_least
 from common.layouts import conv_params_nbytes
+from ptq_conv2x.model import IMG, MID_CH, N_BLOCKS, OUT_CH, STAGE_IN_CH
+from ptq_conv2x.stage import RTP_WORDS
 
-W = H = 32
-C_IN0, C_MID, C_OUT = 64, 64, 256
-N_BLOCKS = 3
+W = H = IMG                     # geometry: ptq_conv2x/model.py
+C_IN0, C_MID, C_OUT = STAGE_IN_CH, MID_CH, OUT_CH
 DEFAULT_BATCH = 8      # images per call (ptq_conv2x.network.NETWORK.images_per_call)
 MAX_BATCH = 1024       # 256 MiB of output per call
-RTP_WORDS = 16
 KERNEL_OBJ = "npu_kernels.o"   # all project kernels, one archive (see ptq_conv2x/Makefile)
 
 
