@@ -143,7 +143,7 @@ def host_main(net: Network, argv: list[str] | None = None) -> int:
 
     from common.bundle import BundleError
     from common.checkpoint import CheckpointError
-    from common.pipeline import eval_dataset, load_bundle, prepare, ptq_config, restore
+    from common.pipeline import eval_dataset, prepare, ptq_config, restore
 
     a = parse_args(net, argv)
     torch.set_num_threads(2)
@@ -152,8 +152,7 @@ def host_main(net: Network, argv: list[str] | None = None) -> int:
                               + (" (it is a directory)" if Path(a.checkpoint).is_dir() else ""))
     cfg = ptq_config(net, a.dataset, a.rounding, a.calib_images)
     bundle = Path(a.bundle) if a.bundle else net.bundle_path(a.dataset, cfg["rounding"])
-    stage, manifest = load_bundle(net, bundle, a.checkpoint, cfg)
-    prep = restore(net, a.checkpoint, bundle, cfg)
+    stage, manifest, prep = restore(net, a.checkpoint, bundle, cfg)
     if prep is None:        # a bundle without the quantizer state: calibrate again
         prep = prepare(net, a.checkpoint, cfg, a.data_dir, progress=not a.quiet)
         if not np.array_equal(prep.stage.weight_blob(), stage.weight_blob()) or \

@@ -105,6 +105,12 @@ def load_bundle(net: Network, path: str | os.PathLike,
                 checkpoint: str | os.PathLike | None = None,
                 config: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
     """Read and validate a bundle of ``net``; returns (integer stage, manifest)."""
+    return _read(net, path, checkpoint, config)[:2]
+
+
+def _read(net: Network, path: str | os.PathLike, checkpoint: str | os.PathLike | None,
+          config: dict[str, Any] | None) -> tuple[Any, dict[str, Any], dict[str, np.ndarray]]:
+    """(integer stage, manifest, arrays) of a validated bundle of ``net``."""
     m, a = read_bundle(path, SCHEMA, checkpoint, config)
     if m.get("network") != net.name:
         raise BundleError(f"{path}: bundle is for network {m.get('network')!r}, "
@@ -118,25 +124,24 @@ def load_bundle(net: Network, path: str | os.PathLike,
             from None
     if stage.rounding.value != m.get("rounding"):
         raise BundleError(f"{path}: rounding {m.get('rounding')!r} disagrees with the stage")
-    return stage, m
+    return stage, m, a
 
 
 def restore(net: Network, checkpoint: str | os.PathLike, path: str | os.PathLike,
-            config: dict[str, Any]) -> Prepared | None:
-    """The float model and the calibrated Brevitas model from a bundle that holds the
-    quantizer state (None when it does not: calibrate with :func:`prepare` instead);
-    the bundle is validated against ``checkpoint`` and ``config`` as :func:`load_bundle`
-    does."""
+            config: dict[str, Any]) -> tuple[Any, dict[str, Any], Prepared | None]:
+    """(integer stage, manifest, prepared models) of a bundle validated as
+    :func:`load_bundle` does; the prepared float and calibrated Brevitas models come from
+    the quantizer state the bundle holds (None when it holds none: calibrate with
+    :func:`prepare` instead)."""
     import torch
 
     from common.checkpoint import load_checkpoint
 
-    stage, m = load_bundle(net, path, checkpoint, config)
-    arrays = read_bundle(path, SCHEMA)[1]
+    stage, m, arrays = _read(net, path, checkpoint, config)
     state = {k[len(QSTATE):]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
              if k.startswith(QSTATE)}
     if not state:
-        return None
+        return stage, m, None
     fm, meta = load_checkpoint(checkpoint, net.model_class)
     qm = net.quant_model_class(fm, RoundingMode.parse(config["rounding"]))
     try:
@@ -145,7 +150,7 @@ def restore(net: Network, checkpoint: str | os.PathLike, path: str | os.PathLike
         raise BundleError(f"{path}: quantizer state does not fit the {net.name} Brevitas "
                           f"model ({str(e).splitlines()[0][:200]})") from None
     qm.eval()
-    return Prepared(fm, qm, stage, meta)
+    return stage, m, Prepared(fm, qm, stage, meta)
 
 
 def eval_dataset(name: str, split: str, data_dir: str | None, n: int | None) -> Dataset:
