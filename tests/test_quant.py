@@ -136,3 +136,16 @@ def test_combined_and_add_shift():
         quant.add_shift(1.0, 2**-9, "blk0.add")                   # shift -9
     with pytest.raises(QuantError, match="weight scale"):
         quant.combined_shift(2**-4, 0.3, 2**-3, "c")
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 300_000])
+@pytest.mark.parametrize("q", [99.999, 99.0, 50.0, 100.0])
+def test_topk_percentile_equals_brevitas_kthvalue(n, q):
+    """The calibration statistic is Brevitas's AbsPercentile value exactly (ties included)."""
+    from brevitas.core.stats.stats_op import AbsPercentile
+
+    from common.ptq import AbsPercentileTopK
+
+    x = torch.randn(n, generator=torch.Generator().manual_seed(n)) * 3
+    x[: n // 3] = x[0]
+    assert torch.equal(AbsPercentileTopK(q)(x), AbsPercentile(q, None)(x))
