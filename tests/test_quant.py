@@ -140,12 +140,12 @@ def test_combined_and_add_shift():
 
 @pytest.mark.parametrize("n", [1, 2, 7, 1000, 300_000])
 @pytest.mark.parametrize("q", [99.999, 99.0, 50.0, 100.0])
-def test_topk_percentile_equals_brevitas_kthvalue(n, q):
+def test_percentile_select_equals_brevitas_kthvalue(n, q):
     """The calibration statistic is Brevitas's AbsPercentile value exactly (ties included)."""
     from brevitas.core.stats.stats_op import AbsPercentile
 
-    from common.ptq import AbsPercentileTopK
+    from common.ptq import AbsPercentileSelect
 
     x = torch.randn(n, generator=torch.Generator().manual_seed(n)) * 3
     x[: n // 3] = x[0]
-    assert torch.equal(AbsPercentileTopK(q)(x), AbsPercentile(q, None)(x))
+    assert torch.equal(AbsPercentileSelect(q)(x), AbsPercentile(q, None)(x))
