@@ -29,26 +29,36 @@ from torch import nn
 from common.quant import RoundingMode, po2_exponent
 
 
-class AbsPercentileSelect(torch.nn.Module):
-    """Brevitas ``AbsPercentile`` statistic (per tensor) by linear-time selection.
+class AbsPercentileTopK(torch.nn.Module):
+    """Brevitas ``AbsPercentile`` statistic (per tensor), computed with two ``torch.topk``.
 
-    The same value: the k-th smallest |x| with k = floor(q/100 * n + 0.5), found with
-    numpy's introselect (``np.partition``) instead of ``torch.kthvalue``, ~8x faster on a
-    calibration batch (kthvalue was ~15 s of the conv2x PTQ step)."""
+    The same value: the k-th smallest |x| with k = floor(q/100 * n + 0.5), i.e. the m-th
+    largest with m = n - k + 1. For a high percentile m is small (q = 99.999: ~40 of 4M),
+    and the m largest of the whole tensor are among the m largest of each of ROWS rows:
+    a row-wise top-m, then a top-m of those, ~4x faster than Brevitas's ``kthvalue`` on
+    calibration batches (which was ~15 s of the conv2x PTQ step). Other cases use
+    ``kthvalue`` as Brevitas does."""
+
+    ROWS = 64
 
     def __init__(self, high_percentile_q: float, stats_reduce_dim=None,
                  keepdim: bool = False) -> None:
         super().__init__()
         if stats_reduce_dim is not None:
-            raise ValueError("AbsPercentileSelect is per-tensor only (stats_reduce_dim=None)")
+            raise ValueError("AbsPercentileTopK is per-tensor only (stats_reduce_dim=None)")
         if not 0 < high_percentile_q <= 100:
             raise ValueError(f"percentile {high_percentile_q} outside (0, 100]")
         self.q = float(high_percentile_q)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = x.detach().abs().reshape(-1).cpu().numpy()
-        k = max(1, int(math.floor(0.01 * self.q * a.size + 0.5)))
-        return torch.tensor(np.partition(a, k - 1)[k - 1], dtype=x.dtype, device=x.device)
+        a = x.detach().abs().reshape(-1)
+        n = a.numel()
+        k = max(1, int(math.floor(0.01 * self.q * n + 0.5)))
+        m = n - k + 1
+        if n % self.ROWS or m * 4 * self.ROWS > n:
+            return torch.kthvalue(a, k).values
+        rows = torch.topk(a.view(self.ROWS, -1), m, dim=1, sorted=False).values
+        return torch.topk(rows.reshape(-1), m).values[-1]
 
 
 class ClampToRange(torch.nn.Module):
@@ -78,14 +88,14 @@ class RoundHalfUpSte(torch.nn.Module):
 class Int8ActPo2(Int8ActPerTensorFixedPoint):
     """Signed int8 po2 activation quantizer (round half to even, Brevitas's default)."""
 
-    scaling_stats_impl = AbsPercentileSelect
+    scaling_stats_impl = AbsPercentileTopK
     tensor_clamp_impl = ClampToRange
 
 
 class Uint8ActPo2(Uint8ActPerTensorFixedPoint):
     """Unsigned int8 po2 activation quantizer (round half to even)."""
 
-    scaling_stats_impl = AbsPercentileSelect
+    scaling_stats_impl = AbsPercentileTopK
     tensor_clamp_impl = ClampToRange
 
 

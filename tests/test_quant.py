@@ -138,14 +138,17 @@ def test_combined_and_add_shift():
         quant.combined_shift(2**-4, 0.3, 2**-3, "c")
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 1000, 300_000])
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 64 * 5000, 300_001])
 @pytest.mark.parametrize("q", [99.999, 99.0, 50.0, 100.0])
-def test_percentile_select_equals_brevitas_kthvalue(n, q):
+def test_topk_percentile_equals_brevitas_kthvalue(n, q):
     """The calibration statistic is Brevitas's AbsPercentile value exactly (ties included)."""
     from brevitas.core.stats.stats_op import AbsPercentile
 
-    from common.ptq import AbsPercentileSelect
+    from common.ptq import AbsPercentileTopK
 
     x = torch.randn(n, generator=torch.Generator().manual_seed(n)) * 3
-    x[: n // 3] = x[0]
-    assert torch.equal(AbsPercentileSelect(q)(x), AbsPercentile(q, None)(x))
+    x[: n // 3] = x[0]                                   # ties anywhere
+    relu = torch.relu(x)                                 # half zeros, as after a ReLU
+    top = torch.clamp(x, -2.0, 2.0)                      # ties at the largest values
+    for t in (x, relu, top):
+        assert torch.equal(AbsPercentileTopK(q)(t), AbsPercentile(q, None)(t))
