@@ -14,12 +14,11 @@ import copy
 
 import torch
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
-from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint,
-                            ShiftedUint8ActPerTensorFloat, ShiftedUint8WeightPerTensorFloat,
-                            Uint8ActPerTensorFixedPoint)
+from brevitas.quant import (Int8WeightPerTensorFixedPoint, ShiftedUint8ActPerTensorFloat,
+                            ShiftedUint8WeightPerTensorFloat)
 from torch import nn
 
-from common.ptq import calibrate
+from common.ptq import Int8ActPo2, Uint8ActPo2, calibrate
 
 
 class Int8WeightPerChannelPo2(Int8WeightPerTensorFixedPoint):
@@ -30,10 +29,8 @@ class Int8WeightPerChannelPo2(Int8WeightPerTensorFixedPoint):
 
 # scheme -> (weight quantizer, signed act quantizer, unsigned act quantizer)
 SCHEMES: dict[str, tuple[type, type, type]] = {
-    "po2": (Int8WeightPerTensorFixedPoint, Int8ActPerTensorFixedPoint,
-            Uint8ActPerTensorFixedPoint),
-    "po2-channel": (Int8WeightPerChannelPo2, Int8ActPerTensorFixedPoint,
-                    Uint8ActPerTensorFixedPoint),
+    "po2": (Int8WeightPerTensorFixedPoint, Int8ActPo2, Uint8ActPo2),
+    "po2-channel": (Int8WeightPerChannelPo2, Int8ActPo2, Uint8ActPo2),
     "asym": (ShiftedUint8WeightPerTensorFloat, ShiftedUint8ActPerTensorFloat,
              ShiftedUint8ActPerTensorFloat),
 }
