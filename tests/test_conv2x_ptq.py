@@ -89,7 +89,8 @@ def test_levers_recorded_and_restored_without_recalibrating(prepared, checkpoint
     """The bundle records the levers (PTQ config); its quantizer state rebuilds the same
     Brevitas model (equalized stem included) and leaves the float model as loaded."""
     cfg, p = prepared
-    assert cfg["levers"] == list(LEVERS) == ["uint8_stage_input", "graph_equalization"]
+    assert cfg["levers"] == list(LEVERS) == ["uint8_stage_input", "graph_equalization",
+                                             "activation_equalization"]
     path = tmp_path / "q.npz"
     save_bundle(path, p.stage, checkpoint, cfg, p.quant_model)
     stage, m, prep = pipeline.restore(NETWORK, checkpoint, path, cfg)
@@ -108,9 +109,9 @@ def test_levers_recorded_and_restored_without_recalibrating(prepared, checkpoint
 def test_equalized_model_is_the_same_function(checkpoint):
     fm, _ = load_checkpoint(checkpoint, Conv2xNet)
     fm.eval()
-    eq = equalized(fm)
     x = torch.from_numpy(to_float_tensor_input(
         load_dataset("fashion-mnist", "test", "data/fashion-mnist").images[:4]))
+    eq = equalized(fm, x)
     with torch.no_grad():
         ref = fm(x)
         assert torch.allclose(eq(x), ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max()))
@@ -163,8 +164,7 @@ def test_onnx_qcdq_export_equals_integer_pipeline(prepared, tmp_path):
     qm = p.quant_model
     x = torch.from_numpy(to_float_tensor_input(
         load_dataset("fashion-mnist", "test", "data/fashion-mnist").images[:4]))
-    with torch.no_grad():
-        stem = qm.stem(x)
+    stem = qm.onnx_input(x)             # the quant model's own (equalized) stem output
     if cfg["rounding"] != "half_even":
         with pytest.raises(ValueError, match="half_even"):
             export(qm, stem[:1], tmp_path / "s.onnx")
