@@ -2,11 +2,12 @@
 
     python -m ptq_conv2x.export_onnx --out build/conv2x_qcdq.onnx   (or lenet_npu)
 
-Graph input: the float input of the offloaded part (conv2x: the stem output; LeNet: the
-image); output: its dequantized output (conv2x: the uint8 stage output; LeNet: the int32
-logits times their scale). ONNX QuantizeLinear rounds half to even, so the export equals
-the integer pipeline exactly in the half_even mode, checked here on --check-images test
-images against the integer golden model; half_up has no QCDQ equivalent and is refused.
+Graph input: the float input of the offloaded part (``onnx_input`` of the quantized model;
+conv2x: its stem output, LeNet: the image); output: its dequantized output (conv2x: the
+uint8 stage output; LeNet: the int32 logits times their scale). ONNX QuantizeLinear
+rounds half to even, so the export equals the integer pipeline exactly in the half_even
+mode, checked here on --check-images test images against the integer golden model;
+half_up has no QCDQ equivalent and is refused.
 """
 from __future__ import annotations
 
@@ -53,8 +54,6 @@ def ort_ints(path: str | os.PathLike, x: np.ndarray, scale: float) -> np.ndarray
 
 
 def export_main(net: Network, argv: list[str] | None = None) -> int:
-    import torch
-
     from common.datasets import load_dataset
     from common.pipeline import prepare, ptq_config
 
@@ -70,9 +69,7 @@ def export_main(net: Network, argv: list[str] | None = None) -> int:
     prep = prepare(net, checkpoint, ptq_config(net, a.dataset), a.data_dir)
     qm = prep.quant_model
     x = net.input_tensor(load_dataset(a.dataset, "test", a.data_dir).images[:a.check_images])
-    before, _ = net.float_split(prep.float_model)
-    with torch.no_grad():
-        x_in = before(x)
+    x_in = qm.onnx_input(x)
     export(qm, x_in[:1], a.out)
     got = ort_ints(a.out, x_in.numpy(), qm.output_scale())
     want = prep.stage.golden(qm.offload_input(x))

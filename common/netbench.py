@@ -52,11 +52,12 @@ def accuracy_rows(net: Network, dataset: str) -> list[dict]:
     acc_f = 100.0 * float(np.mean(pf == ds.labels))
     acc_q = 100.0 * float(np.mean(pq == ds.labels))
     tag = f"{net.name} {dataset}"
+    levers = f"; levers: {', '.join(cfg['levers']) or 'none'}" if "levers" in cfg else ""
     return [
         {"name": f"{tag} float top-1", "value": acc_f, "unit": "%",
          "note": f"{len(ds)} test images from {ds.source}"},
         {"name": f"{tag} int8 top-1 (Brevitas = integer path)", "value": acc_q, "unit": "%",
-         "note": f"rounding {cfg['rounding']}"},
+         "note": f"rounding {cfg['rounding']}{levers}"},
         {"name": f"{tag} int8 - float", "value": acc_q - acc_f, "unit": "points", "note": ""},
         {"name": f"{tag} int8 prediction = float prediction", "value":
          100.0 * float(np.mean(pf == pq)), "unit": "%", "note": ""},

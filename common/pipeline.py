@@ -184,6 +184,8 @@ def ptq_main(net: Network, argv: list[str] | None = None) -> int:
     save_bundle(net, a.out, prep.stage, checkpoint, cfg, prep.quant_model)
     for line in prep.stage.summary_lines():
         print(line)
+    if "levers" in cfg:
+        print(f"levers: {', '.join(cfg['levers']) or 'none'}")
     print(f"wrote {a.out} ({cfg['rounding']}, {cfg['calib_images']} calibration images)")
     return 0
 

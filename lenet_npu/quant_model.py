@@ -81,6 +81,10 @@ class QuantLeNet5(nn.Module):
         """Image -> logits (int32 accumulators times their scale), for the QCDQ export."""
         return _Logits(self)
 
+    def onnx_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Images -> the input of ``onnx_module`` (the images themselves)."""
+        return x
+
     def output_scale(self) -> float:
         """Scale of the int32 logits: s_in * s_w of fc3 (power of two)."""
         return 2.0 ** extract(self).scales_log2["fc3"]

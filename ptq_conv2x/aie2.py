@@ -8,7 +8,8 @@ runs this same file (python -m common.emu ptq_conv2x/aie2.py npu --bundle ...).
 
 Per column i (block i), four compute tiles, placed in a snake so that the 3x3 cores sit
 next to the skip core (their outputs move through shared memory, not DMA):
-    conv1     1x1, IC -> 64, uint8 + ReLU          rows in: block input
+    conv1     1x1, IC -> 64, uint8 + ReLU          rows in: block input, uint8 (block 0:
+              the stage input, IN_DTYPE of ptq_conv2x/stage.py)
               block 0 also: the 1x1 skip projection 64 -> 256, int8
     conv3x3_0 3x3, 64 -> 32 (out ch  0..31)        3-row sliding window over conv1 rows
     conv3x3_1 3x3, 64 -> 32 (out ch 32..63)
@@ -29,7 +30,7 @@ Runtime parameters (shifts, rounding; ptq_conv2x.stage documents the slots) are 
 Buffers written once per call by the runtime sequence from the bundle's RTP table. Cores
 read them after their first input row has arrived, i.e. after the sequence wrote them.
 
-Runtime sequence arguments: input int8 B x [32][64/8][32][8], weights int8 (three column
+Runtime sequence arguments: input IN_DTYPE B x [32][64/8][32][8], weights int8 (three column
 blobs back to back), output uint8 B x [32][256/8][32][8].
 """
 from __future__ import annotations
@@ -44,13 +45,14 @@ from common.bundle import BundleError
 from common.cli import ArgumentParser, int_at_least
 from common.layouts import conv_params_nbytes
 from ptq_conv2x.model import IMG, MID_CH, N_BLOCKS, OUT_CH, STAGE_IN_CH
-from ptq_conv2x.stage import RTP_WORDS
+from ptq_conv2x.stage import IN_DTYPE, RTP_WORDS
 
 W = H = IMG                     # geometry: ptq_conv2x/model.py
 C_IN0, C_MID, C_OUT = STAGE_IN_CH, MID_CH, OUT_CH
 DEFAULT_BATCH = 8      # images per call (ptq_conv2x.network.NETWORK.images_per_call)
 MAX_BATCH = 1024       # 256 MiB of output per call
 KERNEL_OBJ = "npu_kernels.o"   # all project kernels, one archive (see ptq_conv2x/Makefile)
+SUFFIX = {np.dtype(np.int8): "i8", np.dtype(np.uint8): "ui8"}   # kernel name part per dtype
 
 
 def row_ty(channels: int, dtype) -> type:
@@ -81,7 +83,7 @@ def default_rtps() -> np.ndarray:
 
 
 def conv2x_design(dev, rtp_table: np.ndarray, batch: int = DEFAULT_BATCH):
-    in_row = [row_ty(C_IN0, np.int8)] + [row_ty(C_OUT, np.uint8)] * (N_BLOCKS - 1)
+    in_row = [row_ty(C_IN0, IN_DTYPE)] + [row_ty(C_OUT, np.uint8)] * (N_BLOCKS - 1)
     mid_row = row_ty(C_MID, np.uint8)
     half_row = row_ty(C_MID // 2, np.uint8)
     out_row = row_ty(C_OUT, np.uint8)
@@ -91,7 +93,7 @@ def conv2x_design(dev, rtp_table: np.ndarray, batch: int = DEFAULT_BATCH):
 
     # Kernels (C symbols of common/kernels/*.cc; argument order as declared there).
     skip_row = [row_ty(C_OUT, np.int8)] + [row_ty(C_OUT, np.uint8)] * (N_BLOCKS - 1)
-    conv1_k = [Kernel("conv2dk1_proj_i8", KERNEL_OBJ,
+    conv1_k = [Kernel(f"conv2dk1_proj_{SUFFIX[np.dtype(IN_DTYPE)]}", KERNEL_OBJ,
                       [in_row[0], blob_ty(sizes[0][0]), mid_row, skip_row[0],
                        i32, i32, i32, i32, i32, i32, i32])] + \
               [Kernel("conv2dk1_ui8_ui8", KERNEL_OBJ,
@@ -210,7 +212,7 @@ def conv2x_design(dev, rtp_table: np.ndarray, batch: int = DEFAULT_BATCH):
                    tile=sk, stack_size=0xA00),
         ]
 
-    in_ty = np.ndarray[(batch * H * W * C_IN0,), np.dtype[np.int8]]
+    in_ty = np.ndarray[(batch * H * W * C_IN0,), np.dtype[IN_DTYPE]]
     wts_ty = np.ndarray[(sum(col_bytes),), np.dtype[np.int8]]
     out_ty = np.ndarray[(batch * H * W * C_OUT,), np.dtype[np.uint8]]
     table = np.asarray(rtp_table, dtype=np.int32)

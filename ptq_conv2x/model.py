@@ -5,6 +5,8 @@ inputs are 1- or 3-channel 32x32 images in [0, 1] (28x28 images are padded to 32
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -73,8 +75,13 @@ class Conv2xNet(nn.Module):
         return self.head(self.stage(self.stem(x)))
 
 
-def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fold eval-mode BatchNorm into (weight OIHW, bias O) of the preceding conv."""
+def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | nn.Identity
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fold eval-mode BatchNorm into (weight OIHW, bias O) of the preceding conv; with
+    ``bn`` an nn.Identity (a model already folded, :func:`folded_copy`) the conv's own
+    weight and bias."""
+    if isinstance(bn, nn.Identity):
+        return conv.weight.detach().clone(), conv.bias.detach().clone()
     std = torch.sqrt(bn.running_var + bn.eps)
     gamma = bn.weight / std
     w = conv.weight * gamma.reshape(-1, 1, 1, 1)
@@ -82,3 +89,26 @@ def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Te
     if conv.bias is not None:
         b = b + conv.bias * gamma
     return w.detach().clone(), b.detach().clone()
+
+
+BN_PAIRS = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"), ("proj", "bn_proj"))
+
+
+def fold_bn_into(parent: nn.Module, conv_name: str, bn_name: str) -> None:
+    """Fold ``parent.<bn_name>`` into ``parent.<conv_name>`` in place: the conv takes the
+    folded weight and a bias, the BatchNorm becomes nn.Identity (same function in eval)."""
+    conv = getattr(parent, conv_name)
+    w, b = fold_bn(conv, getattr(parent, bn_name))
+    conv.weight, conv.bias = nn.Parameter(w), nn.Parameter(b)
+    setattr(parent, bn_name, nn.Identity())
+
+
+def folded_copy(model: Conv2xNet) -> Conv2xNet:
+    """An eval-mode copy of ``model`` with every BatchNorm folded into its conv."""
+    f = copy.deepcopy(model).eval()
+    fold_bn_into(f.stem, "0", "1")
+    for blk in f.stage.blocks:
+        for conv, bn in BN_PAIRS:
+            if getattr(blk, conv) is not None:
+                fold_bn_into(blk, conv, bn)
+    return f

@@ -9,7 +9,7 @@ from torch import nn
 from common.network import Network
 from common.training import TrainRecipe
 from ptq_conv2x.model import IMG, N_BLOCKS, Conv2xNet
-from ptq_conv2x.quant_model import QuantConv2xNet, build_quant_model
+from ptq_conv2x.quant_model import LEVERS, QuantConv2xNet, build_quant_model
 from ptq_conv2x.stage import extract, stage_from_bundle
 
 HERE = Path(__file__).resolve().parent
@@ -35,7 +35,8 @@ NETWORK = Network(
     checkpoints={"fashion-mnist": "conv2x_fmnist.pt"},
     default_dataset="fashion-mnist",
     quant_recipe={"act_percentile": 99.999, "weights": "int8 per-tensor po2 narrow",
-                  "acts": "int8/uint8 per-tensor po2", "bias": "int32 at s_in*s_w"},
+                  "acts": "uint8 per-tensor po2 (stage input, after every ReLU), int8 at "
+                          "the adds", "bias": "int32 at s_in*s_w", "levers": list(LEVERS)},
     build_quant_model=build_quant_model,
     quant_model_class=QuantConv2xNet,
     extract=extract,

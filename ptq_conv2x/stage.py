@@ -13,8 +13,8 @@ int32[16] each, written by the runtime sequence) are:
 Weights of a column travel as one int8 blob, each part ``common.layouts.pack_conv_params``
 (OIYXI8O8 weights, int32 bias), in the order the cores take them:
   block 0: conv1 | proj | conv2 | conv3      blocks 1, 2: conv1 | conv2 | conv3
-Activations: stage input int8 (64, 32, 32), output uint8 (256, 32, 32), both NCHW here and
-YCXC8 rows on the device (common.layouts).
+Activations: stage input IN_DTYPE (uint8: the stem ends in a ReLU) (64, 32, 32), output
+uint8 (256, 32, 32), both NCHW here and YCXC8 rows on the device (common.layouts).
 """
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ from ptq_conv2x.model import MID_CH, N_BLOCKS, OUT_CH, STAGE_IN_CH, IMG
 RTP_WORDS = 16
 CORE_ROLES = ("conv1", "conv3x3_0", "conv3x3_1", "skip")
 IN_SHAPE = (STAGE_IN_CH, IMG, IMG)
+IN_DTYPE = np.uint8     # stage input (after the stem's ReLU); the design's input rows, the
+                        # block-0 conv1 + projection kernel and the bundle follow it
 OUT_SHAPE = (OUT_CH, IMG, IMG)
 OUTPUT_SCALE = f"block{N_BLOCKS - 1}.relu3"   # scales_log2 key of the stage output
 
@@ -43,7 +45,7 @@ OUTPUT_SCALE = f"block{N_BLOCKS - 1}.relu3"   # scales_log2 key of the stage out
 @dataclass
 class IntBlock:
     """One bottleneck in integers. ``proj``: block 0's 1x1 skip projection (its shift
-    brings the int8 block input to the add scale); ``skip_in_shift``: blocks 1, 2 only,
+    brings the block input to the add scale); ``skip_in_shift``: blocks 1, 2 only,
     requant shift of the uint8 block input to the add scale (0 for block 0);
     ``out_shift``: add -> ReLU output."""
 
@@ -92,17 +94,17 @@ class IntStage:
         return t
 
     def golden(self, x: np.ndarray, ops: ModuleType = golden_torch) -> np.ndarray:
-        """Integer reference: int8 NCHW (N,64,32,32) -> uint8 (N,256,32,32)."""
+        """Integer reference: IN_DTYPE NCHW (N,64,32,32) -> uint8 (N,256,32,32)."""
         return golden_stage(self, x, ops)
 
     # ---- device tensors: B images per call, each image YCXC8 rows, images back to back
     def device_inputs(self, x: np.ndarray, batch: int) -> np.ndarray:
-        """int8 NCHW (n <= batch, 64, 32, 32) -> the design's flat input tensor of
+        """IN_DTYPE NCHW (n <= batch, 64, 32, 32) -> the design's flat input tensor of
         ``batch`` images (zero images pad a short batch)."""
         a = np.asarray(x)
-        if a.ndim != 4 or len(a) > batch or a.shape[1:] != IN_SHAPE:
-            raise ValueError(f"images {a.shape} do not fit a call of {batch} images of "
-                             f"{IN_SHAPE}")
+        if a.ndim != 4 or len(a) > batch or a.shape[1:] != IN_SHAPE or a.dtype != IN_DTYPE:
+            raise ValueError(f"images {a.dtype}{list(a.shape)} do not fit a call of {batch} "
+                             f"images of {np.dtype(IN_DTYPE)}{list(IN_SHAPE)}")
         if len(a) < batch:
             a = np.concatenate([a, np.zeros((batch - len(a),) + IN_SHAPE, a.dtype)])
         return to_yc8x(a).reshape(-1)
@@ -138,10 +140,7 @@ class IntStage:
             "rtp_slots": {"conv1": ["shift", "rounding", "proj_shift"],
                           "conv3x3": ["shift", "rounding"],
                           "skip": ["conv3_shift", "out_shift", "skip_in_shift", "rounding"]},
-            "activations": {"input": {"dtype": "int8", "shape_chw": list(IN_SHAPE),
-                                      "layout": "YCXC8"},
-                            "output": {"dtype": "uint8", "shape_chw": list(OUT_SHAPE),
-                                       "layout": "YCXC8"}},
+            "activations": activation_fields(),
         }
         return fields, arrays
 
@@ -149,6 +148,14 @@ class IntStage:
         return [f"block{i}: shifts conv1 {b.conv1.shift} conv2 {b.conv2.shift} conv3 "
                 f"{b.conv3.shift} {'proj ' + str(b.proj.shift) if b.proj else 'skip_in ' + str(b.skip_in_shift)} "
                 f"add->out {b.out_shift}" for i, b in enumerate(self.blocks)]
+
+
+def activation_fields() -> dict[str, dict[str, Any]]:
+    """The bundle's ``activations`` entry: dtype, CHW shape and device layout of the stage
+    input and output."""
+    return {"input": {"dtype": np.dtype(IN_DTYPE).name, "shape_chw": list(IN_SHAPE),
+                      "layout": "YCXC8"},
+            "output": {"dtype": "uint8", "shape_chw": list(OUT_SHAPE), "layout": "YCXC8"}}
 
 
 def core_names(n_blocks: int = N_BLOCKS) -> list[str]:
@@ -188,7 +195,7 @@ def extract(qm) -> IntStage:
 
 
 def golden_stage(p: IntStage, x: np.ndarray, ops: ModuleType = golden_torch) -> np.ndarray:
-    """Integer reference of the stage: int8 NCHW (N,64,32,32) -> uint8 (N,256,32,32).
+    """Integer reference of the stage: IN_DTYPE NCHW (N,64,32,32) -> uint8 (N,256,32,32).
     ``ops``: common.golden_torch (fast, default) or common.golden (the reference formulas)."""
     r = p.rounding
     for b in p.blocks:
@@ -213,10 +220,11 @@ def stage_from_bundle(m: dict[str, Any], a: dict[str, np.ndarray], where: str) -
     """Rebuild and validate the IntStage from a bundle's manifest and arrays.
 
     Every value the run uses is checked (a BundleError names the manifest key or array):
-    the rounding mode; the scale exponents (all of ``scale_keys()``, ints within
-    SCALE_LOG2_RANGE); conv shapes, blob offsets and sizes; every shift within the kernels'
-    range; skip and output shifts consistent with the scales; biases equal in the blob and
-    stored; the RTP table equal to the one the shifts give.
+    the rounding mode; the activations entry (input dtype IN_DTYPE, shapes, layouts); the
+    scale exponents (all of ``scale_keys()``, ints within SCALE_LOG2_RANGE); conv shapes,
+    blob offsets and sizes; every shift within the kernels' range; skip and output shifts
+    consistent with the scales; biases equal in the blob and stored; the RTP table equal to
+    the one the shifts give.
     """
     path = where
     r = m.get("rounding")
@@ -224,6 +232,9 @@ def stage_from_bundle(m: dict[str, Any], a: dict[str, np.ndarray], where: str) -
         raise BundleError(f"{path}: rounding: {str(r)[:40]!r} is not one of "
                           f"{[mode.value for mode in RoundingMode]}")
     scales = _check_scales(path, m.get("scales_log2"))
+    if m.get("activations") != activation_fields():
+        raise BundleError(f"{path}: activations: {str(m.get('activations'))[:200]}, but this "
+                          f"design takes {activation_fields()}")
     convs = m.get("convs")
     if not isinstance(convs, dict):
         raise BundleError(f"{path}: convs: missing or not an object")

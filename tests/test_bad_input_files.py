@@ -211,6 +211,8 @@ VALUE_EDITS = [
     ("conv_offset", _set(["convs", "block2.conv3", "offset"], 0), ["convs.block2.conv3.offset"]),
     ("conv_missing", _drop(["convs", "block2.conv3"]), ["convs.block2.conv3"]),
     ("conv_unexpected", _set(["convs", "block1.proj"], {}), ["block1.proj"]),
+    ("input_int8", _set(["activations", "input", "dtype"], "int8"), ["activations", "int8"]),
+    ("activations_missing", _drop(["activations"]), ["activations"]),
 ]
 
 

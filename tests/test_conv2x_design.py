@@ -7,7 +7,7 @@ import pytest
 from common.emu import DesignError, emulated_aie, load_design
 from common.pipeline import save_bundle
 from ptq_conv2x.network import NETWORK
-from ptq_conv2x.stage import IN_SHAPE, OUT_SHAPE, golden_stage
+from ptq_conv2x.stage import IN_DTYPE, IN_SHAPE, OUT_SHAPE, golden_stage
 from test_golden_torch import random_conv2x_stage
 
 DESIGN = "ptq_conv2x/aie2.py"
@@ -38,10 +38,12 @@ def random_bundle(tmp_path, rounding: str, seed: int):
 @pytest.mark.parametrize("batch, n, rounding", [(1, 1, "half_even"), (3, 2, "half_up")])
 def test_batch_equals_golden_per_image(tmp_path, batch, n, rounding):
     p, bundle = random_bundle(tmp_path, rounding, seed=batch)
-    x = np.random.default_rng(10 + batch).integers(-128, 128, (n,) + IN_SHAPE, dtype=np.int8)
+    lim = np.iinfo(IN_DTYPE)
+    x = np.random.default_rng(10 + batch).integers(lim.min, lim.max + 1, (n,) + IN_SHAPE,
+                                                   dtype=IN_DTYPE)
     d = load_design(DESIGN, ["npu", "--bundle", bundle, "--batch", batch])
     out = d.run(p.device_inputs(x, batch), p.weight_blob(), p.device_outputs(batch))[0]
-    want = golden_stage(p, np.concatenate([x, np.zeros((batch - n,) + IN_SHAPE, np.int8)]))
+    want = golden_stage(p, np.concatenate([x, np.zeros((batch - n,) + IN_SHAPE, IN_DTYPE)]))
     assert 0.05 < np.count_nonzero(want[:n]) / want[:n].size < 0.95   # not vacuous
     got = p.from_device(out, batch)
     assert got.shape == (batch,) + OUT_SHAPE
@@ -54,14 +56,16 @@ def test_batch_equals_golden_per_image(tmp_path, batch, n, rounding):
 
 def test_device_tensors_and_bad_batch():
     p = random_conv2x_stage(np.random.default_rng(0), "half_even", lambda name: 10)
-    x = np.arange(2 * np.prod(IN_SHAPE)).astype(np.int8).reshape((2,) + IN_SHAPE)
+    x = np.arange(2 * np.prod(IN_SHAPE)).astype(IN_DTYPE).reshape((2,) + IN_SHAPE)
     flat = p.device_inputs(x, 4)
-    assert flat.dtype == np.int8 and flat.size == 4 * np.prod(IN_SHAPE)
+    assert IN_DTYPE is np.uint8 and flat.dtype == np.uint8 and flat.size == 4 * np.prod(IN_SHAPE)
     assert np.array_equal(flat[:2 * x[0].size], np.concatenate([p.device_inputs(x[k:k + 1], 1)
                                                                  for k in range(2)]))
     assert not flat[2 * x[0].size:].any()
     with pytest.raises(ValueError, match="do not fit"):
         p.device_inputs(x, 1)
+    with pytest.raises(ValueError, match="do not fit"):      # int8 rows: not this design's
+        p.device_inputs(x.astype(np.int8), 4)
     assert p.device_outputs(3).size == 3 * np.prod(OUT_SHAPE)
     with emulated_aie():                  # the design module imports aie.* (emulated here)
         from ptq_conv2x.aie2 import DEFAULT_BATCH

@@ -9,11 +9,11 @@ from common.bundle import BundleError
 from common.checkpoint import CheckpointError, load_checkpoint
 from common.datasets import load_dataset, to_float_tensor_input
 from common import pipeline
-from ptq_conv2x.model import Conv2xNet
+from ptq_conv2x.model import Conv2xNet, fold_bn
 from ptq_conv2x.network import NETWORK
-from ptq_conv2x.quant_model import fake_quant_stage_ints
+from ptq_conv2x.quant_model import LEVERS, equalized, fake_quant_stage_ints
 from tests.helpers import untrained_conv2x_checkpoint
-from ptq_conv2x.stage import OUTPUT_SCALE, golden_stage
+from ptq_conv2x.stage import IN_DTYPE, OUTPUT_SCALE, golden_stage
 
 # the generic pipeline bound to this network
 ptq_config, prepare, save_bundle, load_bundle = (
@@ -38,6 +38,7 @@ def test_golden_stage_equals_brevitas_bit_exact(prepared):
     x = torch.from_numpy(to_float_tensor_input(
         load_dataset("fashion-mnist", "test", "data/fashion-mnist").images[:6]))
     qin, qout = fake_quant_stage_ints(p.quant_model, x)
+    assert qin.dtype == IN_DTYPE == np.uint8 and qin.max() > 127   # the 8th bit is used
     got = golden_stage(p.stage, qin)
     assert got.shape == (6, 256, 32, 32)
     assert np.count_nonzero(got != qout) == 0
@@ -84,6 +85,47 @@ def test_bundle_roundtrip_and_rejections(prepared, checkpoint, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # no temp files left
 
 
+def test_levers_recorded_and_restored_without_recalibrating(prepared, checkpoint, tmp_path):
+    """The bundle records the levers (PTQ config); its quantizer state rebuilds the same
+    Brevitas model (equalized stem included) and leaves the float model as loaded."""
+    cfg, p = prepared
+    assert cfg["levers"] == list(LEVERS) == ["uint8_stage_input", "graph_equalization",
+                                             "activation_equalization"]
+    path = tmp_path / "q.npz"
+    save_bundle(path, p.stage, checkpoint, cfg, p.quant_model)
+    stage, m, prep = pipeline.restore(NETWORK, checkpoint, path, cfg)
+    assert m["config"]["levers"] == list(LEVERS)
+    assert m["activations"]["input"]["dtype"] == "uint8"
+    x = torch.from_numpy(to_float_tensor_input(
+        load_dataset("fashion-mnist", "test", "data/fashion-mnist").images[:4]))
+    for a, b in zip(prep.quant_model.reference(x), p.quant_model.reference(x)):
+        assert np.array_equal(a, b)
+    fresh, _ = load_checkpoint(checkpoint, Conv2xNet)
+    with torch.no_grad():
+        assert torch.equal(prep.float_model(x), fresh.eval()(x))
+        assert torch.equal(p.float_model(x), fresh(x))
+
+
+def test_equalized_model_is_the_same_function(checkpoint):
+    fm, _ = load_checkpoint(checkpoint, Conv2xNet)
+    fm.eval()
+    x = torch.from_numpy(to_float_tensor_input(
+        load_dataset("fashion-mnist", "test", "data/fashion-mnist").images[:4]))
+    eq = equalized(fm, x)
+    with torch.no_grad():
+        ref = fm(x)
+        assert torch.allclose(eq(x), ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max()))
+    changed = [n for n, t in eq.state_dict().items() if n.endswith("conv1.weight")
+               and not torch.allclose(t, fold_bn(*_conv_bn(fm, n))[0])]
+    assert changed                                     # the weights did move
+
+
+def _conv_bn(fm, name):
+    """(conv, BatchNorm) of the float model for a state-dict key 'stage.blocks.i.conv1.weight'."""
+    blk = fm.stage.blocks[int(name.split(".")[2])]
+    return blk.conv1, blk.bn1
+
+
 def test_checkpoint_errors(tmp_path, checkpoint):
     (tmp_path / "bad.pt").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="bad.pt: not a readable checkpoint"):
@@ -122,8 +164,7 @@ def test_onnx_qcdq_export_equals_integer_pipeline(prepared, tmp_path):
     qm = p.quant_model
     x = torch.from_numpy(to_float_tensor_input(
         load_dataset("fashion-mnist", "test", "data/fashion-mnist").images[:4]))
-    with torch.no_grad():
-        stem = qm.stem(x)
+    stem = qm.onnx_input(x)             # the quant model's own (equalized) stem output
     if cfg["rounding"] != "half_even":
         with pytest.raises(ValueError, match="half_even"):
             export(qm, stem[:1], tmp_path / "s.onnx")

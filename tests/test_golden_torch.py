@@ -14,7 +14,7 @@ from common.golden_torch import Ints
 from common.quant import RoundingMode
 from lenet_npu.stage import golden_stage as lenet_golden, random_stage
 from common.intlayer import IntLayer
-from ptq_conv2x.stage import IntBlock, IntStage, golden_stage
+from ptq_conv2x.stage import IN_DTYPE, IntBlock, IntStage, golden_stage
 
 SETTINGS = dict(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow,
@@ -93,13 +93,13 @@ def test_conv_skip_add(precision, seed, c, o, shift3, skip_in_shift, skip_shift,
 @settings(**SETTINGS)
 @given(seed=st.integers(0, 2**31), c=st.integers(1, 24), o=st.integers(1, 16),
        shift3=SHIFT, proj_shift=SHIFT, skip_shift=SHIFT, rounding=ROUND, fill=FILL,
-       chw=st.booleans())
+       chw=st.booleans(), x_dt=DTYPE8)
 def test_conv_skip_proj_add(precision, seed, c, o, shift3, proj_shift, skip_shift, rounding,
-                            fill, chw):
+                            fill, chw, x_dt):
     rng = np.random.default_rng(seed)
     lead = () if chw else (2,)
     y = data(rng, (*lead, c, 3, 6), np.uint8, fill)
-    x = data(rng, (*lead, c + 1, 3, 6), np.int8, fill)
+    x = data(rng, (*lead, c + 1, 3, 6), x_dt, fill)
     w3 = data(rng, (o, c, 1, 1), np.int8, fill)
     wp = data(rng, (o, c + 1, 1, 1), np.int8, fill)
     b3, bp = (rng.integers(-9000, 9001, size=o).astype(np.int32) for _ in range(2))
@@ -215,7 +215,7 @@ def test_conv2x_golden_stage(precision, seed, rounding, extreme, hw):
         lo, hi = (quant.SHIFT_MIN, quant.SHIFT_MAX) if extreme else busy[name]
         return int(rng.integers(lo, hi + 1))
     p = random_conv2x_stage(rng, rounding, shifts)
-    x = rng.integers(-128, 128, (2 if hw < 32 else 1, 64, hw, hw), dtype=np.int8)
+    x = rng.integers(0, 256, (2 if hw < 32 else 1, 64, hw, hw), dtype=IN_DTYPE)
     want = golden_stage(p, x, golden)
     got = golden_stage(p, x)
     assert got.dtype == np.uint8 and np.array_equal(got, want)

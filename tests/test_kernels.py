@@ -121,12 +121,14 @@ def test_conv2dk1_skip_vs_golden(w, h, ic, oc, fill, shift, skip_shift, skip_in_
 
 @settings(**SETTINGS)
 @given(w=st.integers(1, 34), ic=st.sampled_from([8, 64]), oc=st.sampled_from([8, 64]),
-       oc_proj=st.sampled_from([8, 256]), fill=FILL, shift=SHIFT, proj_shift=SHIFT,
-       rounding=ROUND, seed=st.integers(0, 2**32 - 1))
-def test_conv2dk1_proj_vs_golden(w, ic, oc, oc_proj, fill, shift, proj_shift, rounding, seed):
-    """conv2dk1_proj_i8: conv1 (uint8 + ReLU) and the skip projection (int8) of one row."""
+       oc_proj=st.sampled_from([8, 256]), ti=st.sampled_from([np.int8, np.uint8]), fill=FILL,
+       shift=SHIFT, proj_shift=SHIFT, rounding=ROUND, seed=st.integers(0, 2**32 - 1))
+def test_conv2dk1_proj_vs_golden(w, ic, oc, oc_proj, ti, fill, shift, proj_shift, rounding,
+                                 seed):
+    """conv2dk1_proj_i8 / _ui8 (int8 / uint8 row in): conv1 (uint8 + ReLU) and the skip
+    projection (int8) of one row."""
     rng = np.random.default_rng(seed)
-    x = data(rng, (ic, 1, w), np.int8, fill)
+    x = data(rng, (ic, 1, w), ti, fill)
     w1, b1 = weights(rng, (oc, ic, 1, 1), fill), bias(rng, oc, False, ic)
     wp, bp = weights(rng, (oc_proj, ic, 1, 1), fill), bias(rng, oc_proj, False, ic)
     k1 = pick_shift(shift, golden.conv2d_acc(x, w1, b1))
@@ -134,7 +136,7 @@ def test_conv2dk1_proj_vs_golden(w, ic, oc, oc_proj, fill, shift, proj_shift, ro
     out = np.zeros((oc // 8, w, 8), np.uint8)
     proj = np.zeros((oc_proj // 8, w, 8), np.int8)
     params = np.concatenate([layouts.pack_conv_params(w1, b1), layouts.pack_conv_params(wp, bp)])
-    host.host_kernel_table()["conv2dk1_proj_i8"](
+    host.host_kernel_table()[f"conv2dk1_proj_{'i8' if ti is np.int8 else 'ui8'}"](
         layouts.to_yc8x(x)[0], params, out, proj, w, ic, oc, oc_proj, k1, kp,
         quant.RoundingMode.parse(rounding).code)
     assert_same(layouts.from_yc8x(out[None], oc),

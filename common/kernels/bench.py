@@ -77,11 +77,11 @@ def _cases(rng):
                   2 * W * H * 64 * 256,
                   lambda: [fi(a[y], b[y], pi, os_, ski[y], W, 64, 256, 64, 10, -1, 10, 0)
                            for y in range(H)], [(64, 256, 1), (64, 256, 1)]))
-    xp = rows8(64, np.int8)
+    xp = rows8(64, np.uint8)
     pp = np.concatenate([_blob(rng, 64, 64, 1), _blob(rng, 256, 64, 1)])
     o1, op_ = out(64), np.zeros((256 // 8, W, 8), np.int8)
-    fp = t["conv2dk1_proj_i8"]
-    cases.append(("conv2dk1_proj_i8 64->64 + proj 64->256 (block 0 conv1 core)",
+    fp = t["conv2dk1_proj_ui8"]
+    cases.append(("conv2dk1_proj_ui8 64->64 + proj 64->256 (block 0 conv1 core)",
                   W * H * 64 * (64 + 256),
                   lambda: [fp(xp[y], pp, o1, op_, W, 64, 64, 256, 10, 10, 0) for y in range(H)],
                   [(64, 64, 1), (64, 256, 1)]))

@@ -12,12 +12,13 @@
 // rounding: 0 half-to-even (conv_even), 1 half-up (positive_inf).
 // out[x][oc] = SRS(bias[oc] + sum_ic in[x][ic] * w[oc][ic], shift).
 //
-//   conv2dk1_proj_i8(const int8_t* in, const int8_t* params, uint8_t* out, int8_t* proj,
-//                    int32_t W, int32_t IC, int32_t OC, int32_t OC_proj, int32_t shift,
-//                    int32_t proj_shift, int32_t rounding)
-// Two 1x1 convs of the same int8 row (the block-0 conv1 and its skip projection, on one
-// core): out = conv2dk1_i8_ui8(in, params), proj = conv2dk1_i8_i8(in, params2) where
-// params2 = params + blob size (IC -> OC), the projection's blob (IC -> OC_proj).
+//   conv2dk1_proj_<in>(const TI* in, const int8_t* params, uint8_t* out, int8_t* proj,
+//                      int32_t W, int32_t IC, int32_t OC, int32_t OC_proj, int32_t shift,
+//                      int32_t proj_shift, int32_t rounding)
+//   <in> in {i8, ui8}. Two 1x1 convs of the same row (the block-0 conv1 and its skip
+// projection, on one core): out = conv2dk1_<in>_ui8(in, params),
+// proj = conv2dk1_<in>_i8(in, params2) where params2 = params + blob size (IC -> OC), the
+// projection's blob (IC -> OC_proj).
 #include <cstdint>
 
 #include "requant.h"
@@ -76,13 +77,17 @@ NPU_CONV2DK1(conv2dk1_ui8_ui8, uint8_t, uint8_t)
 NPU_CONV2DK1(conv2dk1_i8_i8, int8_t, int8_t)
 NPU_CONV2DK1(conv2dk1_ui8_i8, uint8_t, int8_t)
 
-void conv2dk1_proj_i8(const int8_t *in, const int8_t *params, uint8_t *out, int8_t *proj,
-                      int32_t W, int32_t IC, int32_t OC, int32_t OC_proj, int32_t shift,
-                      int32_t proj_shift, int32_t rounding) {
-  conv2dk1_impl<int8_t, uint8_t>(in, params, out, W, IC, OC, shift, rounding);
-  conv2dk1_impl<int8_t, int8_t>(in, params + OC * IC + 4 * OC, proj, W, IC, OC_proj,
-                                proj_shift, rounding);
-}
+#define NPU_CONV2DK1_PROJ(NAME, TI)                                                       \
+  void NAME(const TI *in, const int8_t *params, uint8_t *out, int8_t *proj, int32_t W,      \
+            int32_t IC, int32_t OC, int32_t OC_proj, int32_t shift, int32_t proj_shift,     \
+            int32_t rounding) {                                                             \
+    conv2dk1_impl<TI, uint8_t>(in, params, out, W, IC, OC, shift, rounding);                \
+    conv2dk1_impl<TI, int8_t>(in, params + OC * IC + 4 * OC, proj, W, IC, OC_proj,          \
+                              proj_shift, rounding);                                        \
+  }
+
+NPU_CONV2DK1_PROJ(conv2dk1_proj_i8, int8_t)
+NPU_CONV2DK1_PROJ(conv2dk1_proj_ui8, uint8_t)
 
 #if !defined(__AIENGINE__)
 // Name of the host conv engine compiled into this library (see conv_host.h).

@@ -36,9 +36,9 @@ for _ti in ("i8", "ui8"):
     for _to in ("i8", "ui8"):
         SIGNATURES[f"conv2dk1_{_ti}_{_to}"] = (
             "in*", "params*", "out*o", "W", "IC", "OC", "shift", "rounding")
-SIGNATURES["conv2dk1_proj_i8"] = (
-    "in*", "params*", "out*o", "proj*o", "W", "IC", "OC", "OC_proj", "shift", "proj_shift",
-    "rounding")
+    SIGNATURES[f"conv2dk1_proj_{_ti}"] = (
+        "in*", "params*", "out*o", "proj*o", "W", "IC", "OC", "OC_proj", "shift",
+        "proj_shift", "rounding")
 SIGNATURES["conv2dk3_ui8"] = (
     "line0*", "line1*", "line2*", "params*", "out*o", "W", "IC", "OC", "OC_total",
     "border", "shift", "rounding", "oc_offset")
@@ -160,7 +160,7 @@ for _n in SIGNATURES:
         _SIZES[_n] = _sizes_skip_init
     elif _n.startswith("conv2dk1_skip"):
         _SIZES[_n] = _sizes_skip
-    elif _n == "conv2dk1_proj_i8":
+    elif _n.startswith("conv2dk1_proj"):
         _SIZES[_n] = _sizes_k1_proj
     elif _n.startswith("conv2dk1_"):
         _SIZES[_n] = _sizes_k1
@@ -267,7 +267,7 @@ class _Kernel:
             per_px = per_px * (int(g["W"]) + 2 * int(g["pad"]) - 4) / int(g["W"])
         elif n.startswith("conv2dk1_skip_init"):
             per_px += int(g["IC_skip"]) * int(g["OC"])
-        elif n == "conv2dk1_proj_i8":
+        elif n.startswith("conv2dk1_proj"):
             per_px += int(g["IC"]) * int(g["OC_proj"])
         return int(int(g["W"]) * per_px)
 
