@@ -6,47 +6,35 @@ from functools import partial
 
 import numpy as np
 
-from .engine import Engine, Party, Stream, StreamWalk, alloc_pool
+from .engine import Engine, Party, Stream, StreamWalk, alloc_pool, read_stream
 from .errors import DesignError, StopRun
 
 
-def _acquire(end, n: int, avail, take, what: str):
-    """Absolute acquire on a worker endpoint: block until ``n - held`` more objects are in
-    ``avail`` (ready objects of a consumer, free buffers of a producer), take them with
-    ``take()``, return the oldest held object (n == 1) or the ``n`` oldest."""
-    eng = end.eng
-    if eng.stopping:
-        raise StopRun()
-    held = end.held
-    need = n - len(held)
-    if need > 0:
-        if len(avail) < need:
-            eng.block(end.owner, end.waiters, lambda: len(avail) >= need,
-                      f"acquire({n}) on {end.label} (holds {len(held)}, "
-                      f"{len(avail)} {what})")
-        for _ in range(need):
-            held.append(take())
-    log = end.owner.tlog
-    if log is not None:
-        log.append(("acq", end, n))
-    return held[0] if n == 1 else held[:n]
+def _block_acquire(end, n: int, avail, what: str) -> None:
+    """Block the owner of worker endpoint ``end`` until ``avail`` (ready objects of a
+    consumer, free buffers of a producer) holds the ``n - held`` more objects it needs."""
+    need = n - len(end.held)
+    end.eng.block(end.owner, end.waiters, lambda: len(avail) >= need,
+                  f"acquire({n}) on {end.label} (holds {len(end.held)}, "
+                  f"{len(avail)} {what})")
 
 
 class ObjReader:
     """A consumer endpoint that assembles objects from a stream (worker or link input)."""
 
     def __init__(self, eng: Engine, stream: Stream, depth: int, shape, dtype, from_tap,
-                 label: str):
+                 label: str, holder=None):
         self.eng, self.stream, self.depth, self.label = eng, stream, depth, label
-        self.pos = 0
         self.queued = False
-        self.pool = alloc_pool(depth, shape, dtype)
+        self.pool = alloc_pool(depth, shape, dtype, holder)
+        self.shape = tuple(shape)
         self.numel = int(np.prod(shape, dtype=np.int64))
         self.walk = None if from_tap is None else from_tap.walk()
         if self.walk is not None and from_tap.padding is not None:
             raise DesignError(f"{label}: a consumer access pattern (from_stream) cannot pad")
         self.chunk = self.numel if self.walk is None else self.walk.size
         self.scratch = None if self.walk is None else np.zeros(self.chunk, dtype)
+        self.whole = self.walk is None and len(self.shape) == 1   # objects read in one copy
         self.partial = None
         self.pflat = None
         self.pfill = 0
@@ -55,31 +43,40 @@ class ObjReader:
         self.waiters: list = []
         self.link = None
         self.owner: Party | None = None
-        stream.readers.append(self)
+        stream.attach(self)
 
     def work(self) -> None:
-        s = self.stream
-        moved = got = False
-        while s.end > self.pos:
+        q = self.segq
+        got = False
+        while q:
             if self.partial is None:
-                if not self.pool:
+                pool = self.pool
+                if not pool:
                     break
-                self.partial = self.pool.pop()
+                seg = q[0]
+                if self.whole and self.off == 0 and seg.n == self.chunk:
+                    buf = pool.pop()            # the common case: one segment, one object
+                    buf[:] = seg.arr
+                    self.pos += seg.n
+                    q.popleft()
+                    seg.left -= 1
+                    if seg.left == 0 and seg.done is not None:
+                        seg.done()
+                    self.full.append(buf)
+                    got = True
+                    continue
+                self.partial = pool.pop()
                 self.pfill = 0
                 self.pflat = self.scratch if self.walk is not None else self.partial.reshape(-1)
-            k = min(s.end - self.pos, self.chunk - self.pfill)
-            s.read_into(self.pos, self.pflat[self.pfill:self.pfill + k])
-            self.pos += k
+            k = min(self.stream.end - self.pos, self.chunk - self.pfill)
+            read_stream(self, self.pflat[self.pfill:self.pfill + k])
             self.pfill += k
-            moved = True
             if self.pfill == self.chunk:
                 if self.walk is not None:
                     self.partial.reshape(-1)[self.walk] = self.scratch
                 self.full.append(self.partial)
                 self.partial = None
                 got = True
-        if moved:
-            s.trim()
         if got:
             if self.link is not None:
                 self.eng.schedule(self.link)
@@ -88,19 +85,36 @@ class ObjReader:
 
     # ---- worker side ----------------------------------------------------------------
     def acquire(self, n: int):
-        return _acquire(self, n, self.full, self.full.popleft, "ready")
+        """Absolute acquire: block until ``n`` objects are held; the oldest (n == 1) or
+        the ``n`` oldest."""
+        if self.eng.stopping:
+            raise StopRun()
+        held = self.held
+        need = n - len(held)
+        if need > 0:
+            full = self.full
+            if len(full) < need:
+                _block_acquire(self, n, full, "ready")
+            for _ in range(need):
+                held.append(full.popleft())
+        log = self.owner.tlog
+        if log is not None:
+            log.append(("acq", self, n))
+        return held[0] if n == 1 else held[:n]
 
     def release(self, k: int) -> None:
-        eng = self.eng
-        if k > len(self.held):
-            raise DesignError(f"release({k}) on {self.label} but only {len(self.held)} "
+        held = self.held
+        if k > len(held):
+            raise DesignError(f"release({k}) on {self.label} but only {len(held)} "
                               f"object(s) held")
+        pool = self.pool
         for _ in range(k):
-            self.pool.append(self.held.pop(0))
+            pool.append(held.pop(0))
         log = self.owner.tlog
         if log is not None:
             log.append(("rel", self, k))
-        if self.stream.end > self.pos:      # more data waits for the freed buffer
+        if self.segq:                       # more data waits for the freed buffer
+            eng = self.eng
             eng.schedule(self)
             eng.pump()
 
@@ -114,17 +128,33 @@ class ProdEnd:
     """A worker's producer endpoint: a pool of ``depth`` buffers pushed onto the stream."""
 
     def __init__(self, eng: Engine, stream: Stream, depth: int, shape, dtype, to_tap,
-                 pad_value, repeat: int, label: str):
+                 pad_value, repeat: int, label: str, holder=None):
         self.eng, self.stream, self.depth, self.label = eng, stream, depth, label
-        self.pool = alloc_pool(depth, shape, dtype)
+        self.pool = alloc_pool(depth, shape, dtype, holder)
+        self.shape = tuple(shape)
         self.held: list = []
         self.waiters: list = []
         self.sw = None if to_tap is None else StreamWalk(to_tap, pad_value)
         self.repeat = max(1, int(repeat or 1))
         self.owner: Party | None = None
+        self._direct_to: list | None = None     # set on the first release
 
     def acquire(self, n: int):
-        return _acquire(self, n, self.pool, self.pool.pop, "free")
+        """As :meth:`ObjReader.acquire`, on free buffers."""
+        if self.eng.stopping:
+            raise StopRun()
+        held = self.held
+        need = n - len(held)
+        if need > 0:
+            pool = self.pool
+            if len(pool) < need:
+                _block_acquire(self, n, pool, "free")
+            for _ in range(need):
+                held.append(pool.pop())
+        log = self.owner.tlog
+        if log is not None:
+            log.append(("acq", self, n))
+        return held[0] if n == 1 else held[:n]
 
     def _back(self, obj) -> None:
         self.pool.append(obj)
@@ -132,49 +162,59 @@ class ProdEnd:
             self.eng.wake(self.waiters)
 
     def release(self, k: int) -> None:
-        eng = self.eng
-        if k > len(self.held):
-            raise DesignError(f"release({k}) on {self.label} but only {len(self.held)} "
+        held = self.held
+        if k > len(held):
+            raise DesignError(f"release({k}) on {self.label} but only {len(held)} "
                               f"object(s) held")
         log = self.owner.tlog
         if log is not None:
             log.append(("rel", self, k))
+        direct = self._direct_to
+        if direct is None:
+            direct = self._direct_to = self._direct_readers()
         for _ in range(k):
-            obj = self.held.pop(0)
-            flat = obj.reshape(-1)
-            if self.sw is None and self.repeat == 1 and self._direct(flat):
+            obj = held.pop(0)
+            if direct and self._direct(obj, direct):
                 self._back(obj)
                 continue
+            flat = obj.reshape(-1)
             data = flat if self.sw is None else self.sw.apply(flat)
             for _ in range(self.repeat - 1):
                 self.stream.push(data)
             self.stream.push(data, partial(self._back, obj))
-        eng.pump()
+        eng = self.eng
+        if eng._work:
+            eng.pump()
 
-    def _direct(self, flat: np.ndarray) -> bool:
+    def _direct_readers(self) -> list:
+        """The readers (all of them, or none) that can take whole objects straight from
+        the producer: plain consumers of objects of this shape, no access patterns."""
+        readers = self.stream.readers
+        if self.sw is not None or self.repeat != 1 or not readers or any(
+                type(r) is not ObjReader or r.walk is not None or r.shape != self.shape
+                for r in readers):
+            return []
+        return list(readers)
+
+    def _direct(self, obj: np.ndarray, readers: list) -> bool:
         """Hand the object straight to every reader when each one has read the whole
-        stream so far, reads plain objects of this size and has a free buffer: the same
-        copies and wake-ups as going through a stream segment, with less bookkeeping."""
-        s = self.stream
-        readers = s.readers
-        n = flat.size
-        if not readers:
-            return False
+        stream so far and has a free buffer: the same copies and wake-ups as going
+        through a stream segment, with less bookkeeping."""
         for r in readers:
-            if type(r) is not ObjReader or r.walk is not None or r.partial is not None \
-                    or r.pos != s.end or r.numel != n or not r.pool:
+            if r.segq or r.partial is not None or not r.pool:
                 return False
         eng = self.eng
+        n = obj.size
         for r in readers:
             buf = r.pool.pop()
-            buf.reshape(-1)[:] = flat
+            buf[...] = obj
             r.full.append(buf)
             r.pos += n
             if r.link is not None:
                 eng.schedule(r.link)
             elif r.waiters:
                 eng.wake(r.waiters)
-        s.end += n
+        self.stream.end += n
         return True
 
     def occupancy(self) -> str:
@@ -215,9 +255,9 @@ class JoinRT:
     """Memtile join: one object from each input is placed at its offset of one output object."""
 
     def __init__(self, eng: Engine, ins: list, out: Stream, depth: int, shape, dtype, sw,
-                 repeat: int):
+                 repeat: int, holder=None):
         self.eng, self.ins, self.out = eng, ins, out
-        self.pool = alloc_pool(depth, shape, dtype)
+        self.pool = alloc_pool(depth, shape, dtype, holder)
         self.sw, self.repeat = sw, max(1, int(repeat or 1))
         self.queued = False
         for r, _ in ins:
@@ -246,13 +286,14 @@ class XferTask:
     """A host DMA transfer (fill or drain) in flight."""
 
     __slots__ = ("kind", "label", "done", "wait", "group", "eng", "host_flat", "walk", "n",
-                 "cnt", "started", "start_fn")
+                 "cnt", "started", "start_fn", "dst")
 
     def __init__(self, eng: Engine, kind: str, label: str, wait: bool, group):
         self.eng, self.kind, self.label, self.wait, self.group = eng, kind, label, wait, group
         self.done = False
         self.started = False
         self.host_flat = self.walk = None
+        self.dst = None             # a drain into one contiguous range: that range
         self.n = self.cnt = 0
 
     def finish(self) -> None:
@@ -266,29 +307,26 @@ class SinkReader:
 
     def __init__(self, eng: Engine, stream: Stream, label: str):
         self.eng, self.stream, self.label = eng, stream, label
-        self.pos = 0
         self.depth = 0             # not a worker endpoint: no acquire/release
         self.queued = False
         self.tasks: deque = deque()
-        stream.readers.append(self)
+        stream.attach(self)
 
     def work(self) -> None:
-        s = self.stream
-        moved = False
-        while self.tasks and s.end > self.pos:
-            t = self.tasks[0]
-            k = min(s.end - self.pos, t.n - t.cnt)
-            buf = np.empty(k, t.host_flat.dtype)
-            s.read_into(self.pos, buf)
-            t.host_flat[t.walk[t.cnt:t.cnt + k]] = buf
-            self.pos += k
+        q, tasks = self.segq, self.tasks
+        while tasks and q:
+            t = tasks[0]
+            k = min(self.stream.end - self.pos, t.n - t.cnt)
+            if t.dst is not None:                   # a contiguous destination
+                read_stream(self, t.dst[t.cnt:t.cnt + k])
+            else:
+                buf = np.empty(k, t.host_flat.dtype)
+                read_stream(self, buf)
+                t.host_flat[t.walk[t.cnt:t.cnt + k]] = buf
             t.cnt += k
-            moved = True
             if t.cnt == t.n:
-                self.tasks.popleft()
+                tasks.popleft()
                 t.finish()
-        if moved:
-            s.trim()
 
     def occupancy(self) -> str:
         return (f"{self.label}: {len(self.tasks)} drain(s) pending, stream pending "

@@ -97,7 +97,7 @@ def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
             if isinstance(ep, (Worker, Link)):
                 who = (f"worker '{ep.name}'" if isinstance(ep, Worker) else f"{ep.kind} link")
                 r = ObjReader(eng, s, h.depth, h.shape, h.dtype, h.cons_from_stream,
-                              f"consumer end of fifo '{f.name}' in {who}")
+                              f"consumer end of fifo '{f.name}' in {who}", h)
                 r.owner = parties.get(ep)
                 h._rt = r
                 eng.reporters.append(r.occupancy)
@@ -112,7 +112,7 @@ def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
             if isinstance(p.endpoint, Worker):
                 pe = ProdEnd(eng, s, p.depth, p.shape, p.dtype, f.to_stream, f.pad_value,
                              f.repeat_count, f"producer end of fifo '{f.name}' in worker "
-                                             f"'{p.endpoint.name}'")
+                                             f"'{p.endpoint.name}'", p)
                 pe.owner = parties.get(p.endpoint)
                 p._rt = pe
                 eng.reporters.append(pe.occupancy)
@@ -137,7 +137,7 @@ def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
             of = ln.dsts[0].fifo
             sw = StreamWalk(of.to_stream, of.pad_value) if of.to_stream is not None else None
             JoinRT(eng, [(h._rt, off) for h, off in zip(ln.srcs, ln.offsets)], streams[of],
-                   ln.dsts[0].depth, of.shape, of.dtype, sw, of.repeat_count)
+                   ln.dsts[0].depth, of.shape, of.dtype, sw, of.repeat_count, ln)
     for f in plan.fifos:
         if f.init_values is not None:
             for v in f.init_values:

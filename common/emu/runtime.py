@@ -307,7 +307,10 @@ class HostCtl:
             raise DesignError(f"fill of {n} elements into fifo '{handle.fifo.name}' whose "
                               f"objects hold {handle.fifo.numel} elements (not a multiple)")
         flat = source._arr.reshape(-1)
-        if tap.padding is None:
+        start = tap.contiguous_start()
+        if start is not None:
+            data = flat[start:start + n].copy()
+        elif tap.padding is None:
             data = flat[walk]
         else:
             data = np.zeros(n, flat.dtype)
@@ -347,6 +350,9 @@ class HostCtl:
         dest.drained = True
         task = XferTask(self.eng, "drain", f"drain of fifo '{handle.fifo.name}'", wait, group)
         task.host_flat, task.walk, task.n = dest._arr.reshape(-1), walk, n
+        start = tap.contiguous_start()
+        if start is not None:
+            task.dst = task.host_flat[start:start + n]
         if self.eng.host.tlog is not None:
             self.eng.host.tlog.append(("drain", handle.fifo, n // handle.fifo.cons_numel, task))
         sink = self.sinks[handle.fifo]
