@@ -5,6 +5,7 @@ from collections import deque
 from functools import partial
 
 import numpy as np
+from numpy import copyto
 
 from .engine import Engine, Party, Stream, StreamWalk, alloc_pool, read_stream
 from .errors import DesignError, StopRun
@@ -56,7 +57,7 @@ class ObjReader:
                 seg = q[0]
                 if self.whole and self.off == 0 and seg.n == self.chunk:
                     buf = pool.pop()            # the common case: one segment, one object
-                    buf[:] = seg.arr
+                    copyto(buf, seg.arr)
                     self.pos += seg.n
                     q.popleft()
                     seg.left -= 1
@@ -114,9 +115,7 @@ class ObjReader:
         if log is not None:
             log.append(("rel", self, k))
         if self.segq:                       # more data waits for the freed buffer
-            eng = self.eng
-            eng.schedule(self)
-            eng.pump()
+            self.eng.run_now(self)
 
     def occupancy(self) -> str:
         return (f"{self.label}: held {len(self.held)}, ready {len(self.full)}, "
@@ -207,7 +206,7 @@ class ProdEnd:
         n = obj.size
         for r in readers:
             buf = r.pool.pop()
-            buf[...] = obj
+            copyto(buf, obj)
             r.full.append(buf)
             r.pos += n
             if r.link is not None:
@@ -228,6 +227,7 @@ class SplitRT:
     def __init__(self, eng: Engine, rin: ObjReader, outs: list):
         # outs: list of (stream, offset, size or None, StreamWalk or None, repeat)
         self.eng, self.rin, self.outs = eng, rin, outs
+        self.pushes = sum(r for *_, r in outs)     # segments pushed per input object
         self.queued = False
         rin.link = self
 
@@ -235,14 +235,15 @@ class SplitRT:
         cnt[0] -= 1
         if cnt[0] == 0:
             self.rin.pool.append(obj)
-            self.eng.schedule(self.rin)
+            if self.rin.segq:
+                self.eng.schedule(self.rin)
 
     def work(self) -> None:
         full = self.rin.full
         while full:
             obj = full.popleft()
             flat = obj.reshape(-1)
-            cnt = [sum(r for *_, r in self.outs)]
+            cnt = [self.pushes]
             done = partial(self._done, obj, cnt)
             for stream, off, size, sw, rep in self.outs:
                 seg = flat[off:] if size is None else flat[off:off + size]
@@ -304,6 +305,12 @@ class XferTask:
 
 class SinkReader:
     """The host end of a drained fifo: writes the stream into host buffers by pattern."""
+
+    partial = None                 # (stream reader interface: room = pending drains)
+
+    @property
+    def pool(self) -> deque:
+        return self.tasks
 
     def __init__(self, eng: Engine, stream: Stream, label: str):
         self.eng, self.stream, self.label = eng, stream, label

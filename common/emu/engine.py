@@ -174,6 +174,23 @@ class Engine:
             item.queued = True
             self._work.append(item)
 
+    def run_now(self, item) -> None:
+        """``schedule(item); pump()``, without the queue when nothing else waits in it."""
+        if self._pumping or self._work or item.queued:
+            self.schedule(item)
+            self.pump()
+            return
+        self._pumping = True
+        try:
+            item.work()
+            work = self._work
+            while work:
+                it = work.popleft()
+                it.queued = False
+                it.work()
+        finally:
+            self._pumping = False
+
     def pump(self) -> None:
         if self._pumping:
             return
@@ -204,7 +221,9 @@ class Stream:
     """The element stream of one fifo: producer pushes segments, readers pull at their pace.
 
     Every reader keeps its own queue of the segments it has not read past (``segq``, with
-    ``off`` elements of the first one read; ``pos``: elements read in all). A segment is
+    ``off`` elements of the first one read; ``pos``: elements read in all). A push queues
+    the readers that can take data now (an object being assembled, ``partial``, or room,
+    ``pool``); the others pull when they get room. A segment is
     dropped (and its ``done`` callback run, returning the producer buffer) once every
     reader has read past it: the slowest reader back-pressures the producer.
     """
@@ -232,7 +251,7 @@ class Stream:
         work = self.eng._work
         for r in rd:
             r.segq.append(seg)
-            if not r.queued:
+            if not r.queued and (r.partial is not None or r.pool):   # it can take some now
                 r.queued = True
                 work.append(r)
 
