@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import deque
 from functools import partial
+from time import perf_counter
 
 import numpy as np
 from numpy import copyto
@@ -321,6 +322,11 @@ class SinkReader:
 
     def work(self) -> None:
         q, tasks = self.segq, self.tasks
+        if not (tasks and q):
+            return
+        eng = self.eng
+        if eng.profile:
+            t0 = perf_counter()
         while tasks and q:
             t = tasks[0]
             k = min(self.stream.end - self.pos, t.n - t.cnt)
@@ -334,6 +340,8 @@ class SinkReader:
             if t.cnt == t.n:
                 tasks.popleft()
                 t.finish()
+        if eng.profile:
+            eng.dma_s += perf_counter() - t0
 
     def occupancy(self) -> str:
         return (f"{self.label}: {len(self.tasks)} drain(s) pending, stream pending "

@@ -75,6 +75,11 @@ class Engine:
         # scheduler itself); re-raised after the run is unwound, whatever else happened.
         self.interrupted: BaseException | None = None
         self.interrupted_in: Party | None = None
+        # Time accounting of a profiled run (seconds): inside kernel calls, in host DMA
+        # copies (fill and drain access patterns).
+        self.profile = False
+        self.kernel_s = 0.0
+        self.dma_s = 0.0
 
     # ---- parties ----------------------------------------------------------------
     def add_party(self, p: Party) -> Party:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ctypes
 import importlib
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Callable
 
 import numpy as np
@@ -239,11 +240,16 @@ class Kernel:
                 reg = self.registration()
             except KernelError as e:
                 raise KernelError(f"{party.name}: {e}") from None
+        eng = party.eng
+        if eng.profile:
+            t0 = perf_counter()
         m = None
         if reg.cached is not None and (len(args) == self._nargs or not self._arg_types):
             m = reg.cached(args)
         if m is None:
             m = self._call(party, reg, args)
+        if eng.profile:
+            eng.kernel_s += perf_counter() - t0
         kc = party.kcalls
         kc[self.symbol] = kc.get(self.symbol, 0) + 1
         party.kmacs += m

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Callable, Sequence
 
 import numpy as np
@@ -307,6 +308,8 @@ class HostCtl:
             raise DesignError(f"fill of {n} elements into fifo '{handle.fifo.name}' whose "
                               f"objects hold {handle.fifo.numel} elements (not a multiple)")
         flat = source._arr.reshape(-1)
+        if self.eng.profile:
+            t0 = time.perf_counter()
         start = tap.contiguous_start()
         if start is not None:
             data = flat[start:start + n].copy()
@@ -316,6 +319,8 @@ class HostCtl:
             data = np.zeros(n, flat.dtype)
             m = walk >= 0
             data[m] = flat[walk[m]]
+        if self.eng.profile:
+            self.eng.dma_s += time.perf_counter() - t0
         task = XferTask(self.eng, "fill", f"fill of fifo '{handle.fifo.name}'", wait, group)
         task.n = n
         if self.eng.host.tlog is not None:
