@@ -17,8 +17,8 @@ def _block_acquire(end, n: int, avail, what: str) -> None:
     consumer, free buffers of a producer) holds the ``n - held`` more objects it needs."""
     need = n - len(end.held)
     end.eng.block(end.owner, end.waiters, lambda: len(avail) >= need,
-                  f"acquire({n}) on {end.label} (holds {len(end.held)}, "
-                  f"{len(avail)} {what})")
+                  lambda: f"acquire({n}) on {end.label} (holds {len(end.held)}, "
+                          f"{len(avail)} {what})")
 
 
 class ObjReader:
@@ -136,8 +136,9 @@ class ProdEnd:
         self.waiters: list = []
         self.sw = None if to_tap is None else StreamWalk(to_tap, pad_value)
         self.repeat = max(1, int(repeat or 1))
+        self.plain = self.sw is None and self.repeat == 1   # objects go out as they are
+        self.flat = len(self.shape) == 1
         self.owner: Party | None = None
-        self._direct_to: list | None = None     # set on the first release
 
     def acquire(self, n: int):
         """As :meth:`ObjReader.acquire`, on free buffers."""
@@ -169,57 +170,55 @@ class ProdEnd:
         log = self.owner.tlog
         if log is not None:
             log.append(("rel", self, k))
-        direct = self._direct_to
-        if direct is None:
-            direct = self._direct_to = self._direct_readers()
+        stream = self.stream
         for _ in range(k):
             obj = held.pop(0)
-            if direct and self._direct(obj, direct):
+            flat = obj if self.flat else obj.reshape(-1)
+            if self.plain and hand_off(stream, flat):
                 self._back(obj)
                 continue
-            flat = obj.reshape(-1)
             data = flat if self.sw is None else self.sw.apply(flat)
             for _ in range(self.repeat - 1):
-                self.stream.push(data)
-            self.stream.push(data, partial(self._back, obj))
+                stream.push(data)
+            stream.push(data, partial(self._back, obj))
         eng = self.eng
         if eng._work:
             eng.pump()
 
-    def _direct_readers(self) -> list:
-        """The readers (all of them, or none) that can take whole objects straight from
-        the producer: plain consumers of objects of this shape, no access patterns."""
-        readers = self.stream.readers
-        if self.sw is not None or self.repeat != 1 or not readers or any(
-                type(r) is not ObjReader or r.walk is not None or r.shape != self.shape
-                for r in readers):
-            return []
-        return list(readers)
-
-    def _direct(self, obj: np.ndarray, readers: list) -> bool:
-        """Hand the object straight to every reader when each one has read the whole
-        stream so far and has a free buffer: the same copies and wake-ups as going
-        through a stream segment, with less bookkeeping."""
-        for r in readers:
-            if r.segq or r.partial is not None or not r.pool:
-                return False
-        eng = self.eng
-        n = obj.size
-        for r in readers:
-            buf = r.pool.pop()
-            copyto(buf, obj)
-            r.full.append(buf)
-            r.pos += n
-            if r.link is not None:
-                eng.schedule(r.link)
-            elif r.waiters:
-                eng.wake(r.waiters)
-        self.stream.end += n
-        return True
-
     def occupancy(self) -> str:
         return (f"{self.label}: held {len(self.held)}, free {len(self.pool)}/{self.depth}, "
                 f"in flight {self.depth - len(self.pool) - len(self.held)}")
+
+
+def hand_off(stream: Stream, flat: np.ndarray) -> bool:
+    """Give the flat object straight to every reader of ``stream`` when each one is a
+    plain consumer of objects of this size (no access pattern) that has read the whole
+    stream so far and has a free buffer: the same copies and wake-ups as pushing a
+    segment that every reader reads at once, without the segment. False (nothing done)
+    otherwise."""
+    readers = stream.direct
+    if readers is None:
+        readers = stream.direct = [] if not stream.readers or any(
+            type(r) is not ObjReader or r.walk is not None for r in stream.readers) \
+            else list(stream.readers)
+    if not readers:
+        return False
+    n = flat.size
+    for r in readers:
+        if r.segq or r.partial is not None or not r.pool or r.numel != n:
+            return False
+    eng = stream.eng
+    for r in readers:
+        buf = r.pool.pop()
+        copyto(buf if r.whole else buf.reshape(-1), flat)
+        r.full.append(buf)
+        r.pos += n
+        if r.link is not None:
+            eng.schedule(r.link)
+        elif r.waiters:
+            eng.wake(r.waiters)
+    stream.end += n
+    return True
 
 
 class SplitRT:
@@ -228,27 +227,39 @@ class SplitRT:
     def __init__(self, eng: Engine, rin: ObjReader, outs: list):
         # outs: list of (stream, offset, size or None, StreamWalk or None, repeat)
         self.eng, self.rin, self.outs = eng, rin, outs
-        self.pushes = sum(r for *_, r in outs)     # segments pushed per input object
         self.queued = False
         rin.link = self
 
     def _done(self, obj, cnt) -> None:
         cnt[0] -= 1
         if cnt[0] == 0:
-            self.rin.pool.append(obj)
-            if self.rin.segq:
-                self.eng.schedule(self.rin)
+            self._back(obj)
+
+    def _back(self, obj) -> None:
+        rin = self.rin
+        rin.pool.append(obj)
+        if rin.segq:
+            self.eng.schedule(rin)
 
     def work(self) -> None:
         full = self.rin.full
         while full:
             obj = full.popleft()
             flat = obj.reshape(-1)
-            cnt = [self.pushes]
-            done = partial(self._done, obj, cnt)
+            pushes = []
             for stream, off, size, sw, rep in self.outs:
                 seg = flat[off:] if size is None else flat[off:off + size]
-                data = seg if sw is None else sw.apply(seg)
+                if sw is None and rep == 1 and hand_off(stream, seg):
+                    continue
+                pushes.append((stream, seg if sw is None else sw.apply(seg), rep))
+            if not pushes:
+                self._back(obj)
+                continue
+            cnt = [0]
+            for p in pushes:
+                cnt[0] += p[2]
+            done = partial(self._done, obj, cnt)
+            for stream, data, rep in pushes:
                 for _ in range(rep):
                     stream.push(data, done)
 

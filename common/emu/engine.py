@@ -92,8 +92,10 @@ class Engine:
         if not self.stopping and self.n_alive > 0 and self.n_blocked == self.n_alive:
             self._all_blocked()
 
-    def block(self, party: Party, waitlist: list, pred: Callable[[], bool], desc: str) -> None:
-        """Block ``party`` until ``pred()`` holds; raise StopRun on stop."""
+    def block(self, party: Party, waitlist: list, pred: Callable[[], bool],
+              desc: "str | Callable[[], str]") -> None:
+        """Block ``party`` until ``pred()`` holds; raise StopRun on stop. ``desc`` says
+        what it waits for (a callable: formatted only for a report)."""
         if self.stopping:
             raise StopRun()
         party.blocked, party.pred, party.waiting = True, pred, desc
@@ -132,7 +134,8 @@ class Engine:
         for p in self.parties:
             if p.blocked:
                 who = p.name if p.kind == "worker" else f"{p.kind} '{p.name}'"
-                lines.append(f"  {who} waits for {p.waiting}")
+                what = p.waiting() if callable(p.waiting) else p.waiting
+                lines.append(f"  {who} waits for {what}")
         lines.append("fifo occupancy:")
         for r in self.reporters:
             lines.append("  " + r())
@@ -237,6 +240,7 @@ class Stream:
         self.eng, self.name = eng, name
         self.end = 0
         self.readers: list = []
+        self.direct: list | None = None    # readers taking hand-offs (endpoints.hand_off)
 
     def attach(self, reader) -> None:
         reader.segq = deque()

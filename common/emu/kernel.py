@@ -8,6 +8,7 @@ from time import perf_counter
 from typing import Callable
 
 import numpy as np
+from greenlet import getcurrent
 
 from .buffer import Buffer
 from .engine import current_party
@@ -231,7 +232,7 @@ class Kernel:
         return self._reg
 
     def __call__(self, *args):
-        party = current_party()
+        party = getattr(getcurrent(), "party", None)       # current_party(), inlined
         if party is None or party.kind != "worker":
             raise DesignError(f"kernel '{self.symbol}' called outside a worker's core function")
         reg = self._reg
@@ -241,14 +242,15 @@ class Kernel:
             except KernelError as e:
                 raise KernelError(f"{party.name}: {e}") from None
         eng = party.eng
-        if eng.profile:
+        prof = eng.profile
+        if prof:
             t0 = perf_counter()
-        m = None
-        if reg.cached is not None and (len(args) == self._nargs or not self._arg_types):
-            m = reg.cached(args)
+        cached = reg.cached
+        m = cached(args) if cached is not None and (
+            len(args) == self._nargs or not self._arg_types) else None
         if m is None:
             m = self._call(party, reg, args)
-        if eng.profile:
+        if prof:
             eng.kernel_s += perf_counter() - t0
         kc = party.kcalls
         kc[self.symbol] = kc.get(self.symbol, 0) + 1
