@@ -87,6 +87,14 @@ def _host_main(eng: Engine, rt: Runtime, scalars: list) -> None:
         eng.stop()
 
 
+def _unbind(h) -> None:
+    """A fifo handle back to its state outside runs: no endpoint, and its own (checking)
+    acquire/release instead of the endpoint's bound methods a run gives it."""
+    h._rt = None
+    h.__dict__.pop("acquire", None)
+    h.__dict__.pop("release", None)
+
+
 def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
     streams = {f: Stream(eng, f.name) for f in plan.fifos}
     sinks: dict = {}
@@ -94,7 +102,7 @@ def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
         s = streams[f]
         for h in f._cons:
             ep = h.endpoint
-            h._rt = None
+            _unbind(h)
             if ep is None:
                 continue
             if isinstance(ep, (Worker, Link)):
@@ -103,6 +111,7 @@ def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
                               f"consumer end of fifo '{f.name}' in {who}", h)
                 r.owner = parties.get(ep)
                 h._rt = r
+                h.acquire, h.release = r.acquire, r.release    # for this run (see _unbind)
                 eng.reporters.append(r.occupancy)
             else:
                 if f not in sinks:
@@ -111,13 +120,14 @@ def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
                 h._rt = sinks[f]
         p = f._prod
         if p is not None:
-            p._rt = None
+            _unbind(p)
             if isinstance(p.endpoint, Worker):
                 pe = ProdEnd(eng, s, p.depth, p.shape, p.dtype, f.to_stream, f.pad_value,
                              f.repeat_count, f"producer end of fifo '{f.name}' in worker "
                                              f"'{p.endpoint.name}'", p)
                 pe.owner = parties.get(p.endpoint)
                 p._rt = pe
+                p.acquire, p.release = pe.acquire, pe.release
                 eng.reporters.append(pe.occupancy)
     for ln in plan.links:
         if ln.kind in ("split", "forward"):
@@ -349,7 +359,7 @@ def _execute(plan: Plan, rt: Runtime, arrays: list, scalars: list,
                 g.throw(greenlet.GreenletExit)
         for f in plan.fifos:
             for h in ([f._prod] if f._prod is not None else []) + f._cons:
-                h._rt = None
+                _unbind(h)
         eng.ctl = None
     if eng.interrupted is not None:
         exc, p = eng.interrupted, eng.interrupted_in
