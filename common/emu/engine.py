@@ -231,9 +231,9 @@ class Stream:
     Every reader keeps its own queue of the segments it has not read past (``segq``, with
     ``off`` elements of the first one read; ``pos``: elements read in all). A push queues
     the readers that can take data now (an object being assembled, ``partial``, or room,
-    ``pool``); the others pull when they get room. A segment is
-    dropped (and its ``done`` callback run, returning the producer buffer) once every
-    reader has read past it: the slowest reader back-pressures the producer.
+    ``pool``); the others pull when they get room. A segment is dropped (and its ``done``
+    callback run, returning the producer buffer) once every reader has read past it: the
+    slowest reader back-pressures the producer.
     """
 
     def __init__(self, eng: Engine, name: str):
