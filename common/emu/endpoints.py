@@ -12,13 +12,6 @@ from .engine import Engine, Party, Stream, StreamWalk, alloc_pool, read_stream
 from .errors import DesignError, StopRun
 
 
-def _checked(end, op: str, n, args: tuple):
-    """``handle.acquire``/``release`` with its own argument checks: the path of every call
-    the endpoint's bound method does not take as is (other forms, bad counts)."""
-    from .fifo import ObjectFifoHandle
-    return getattr(ObjectFifoHandle, op)(end.handle, n, *args)
-
-
 def _block_acquire(end, n: int, avail, what: str) -> None:
     """Block the owner of worker endpoint ``end`` until ``avail`` (ready objects of a
     consumer, free buffers of a producer) holds the ``n - held`` more objects it needs."""
@@ -34,7 +27,6 @@ class ObjReader:
     def __init__(self, eng: Engine, stream: Stream, depth: int, shape, dtype, from_tap,
                  label: str, holder=None):
         self.eng, self.stream, self.depth, self.label = eng, stream, depth, label
-        self.handle = holder        # the fifo handle this endpoint serves in this run
         self.queued = False
         self.pool = alloc_pool(depth, shape, dtype, holder)
         self.shape = tuple(shape)
@@ -94,11 +86,9 @@ class ObjReader:
                 self.eng.wake(self.waiters)
 
     # ---- worker side ----------------------------------------------------------------
-    def acquire(self, n=1, *args):
+    def acquire(self, n: int):
         """Absolute acquire: block until ``n`` objects are held; the oldest (n == 1) or
-        the ``n`` oldest. Bound to the handle for the run (``handle.acquire``)."""
-        if args or type(n) is not int or not 0 < n <= self.depth:
-            return _checked(self, "acquire", n, args)
+        the ``n`` oldest."""
         if self.eng.stopping:
             raise StopRun()
         held = self.held
@@ -114,9 +104,7 @@ class ObjReader:
             log.append(("acq", self, n))
         return held[0] if n == 1 else held[:n]
 
-    def release(self, k=1, *args) -> None:
-        if args or type(k) is not int or k <= 0:
-            return _checked(self, "release", k, args)
+    def release(self, k: int) -> None:
         held = self.held
         if k > len(held):
             raise DesignError(f"release({k}) on {self.label} but only {len(held)} "
@@ -142,7 +130,6 @@ class ProdEnd:
     def __init__(self, eng: Engine, stream: Stream, depth: int, shape, dtype, to_tap,
                  pad_value, repeat: int, label: str, holder=None):
         self.eng, self.stream, self.depth, self.label = eng, stream, depth, label
-        self.handle = holder        # the fifo handle this endpoint serves in this run
         self.pool = alloc_pool(depth, shape, dtype, holder)
         self.shape = tuple(shape)
         self.held: list = []
@@ -153,10 +140,8 @@ class ProdEnd:
         self.flat = len(self.shape) == 1
         self.owner: Party | None = None
 
-    def acquire(self, n=1, *args):
+    def acquire(self, n: int):
         """As :meth:`ObjReader.acquire`, on free buffers."""
-        if args or type(n) is not int or not 0 < n <= self.depth:
-            return _checked(self, "acquire", n, args)
         if self.eng.stopping:
             raise StopRun()
         held = self.held
@@ -177,9 +162,7 @@ class ProdEnd:
         if self.waiters:
             self.eng.wake(self.waiters)
 
-    def release(self, k=1, *args) -> None:
-        if args or type(k) is not int or k <= 0:
-            return _checked(self, "release", k, args)
+    def release(self, k: int) -> None:
         held = self.held
         if k > len(held):
             raise DesignError(f"release({k}) on {self.label} but only {len(held)} "

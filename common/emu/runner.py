@@ -87,14 +87,6 @@ def _host_main(eng: Engine, rt: Runtime, scalars: list) -> None:
         eng.stop()
 
 
-def _unbind(h) -> None:
-    """A fifo handle back to its state outside runs: no endpoint, and its own (checking)
-    acquire/release instead of the endpoint's bound methods a run gives it."""
-    h._rt = None
-    h.__dict__.pop("acquire", None)
-    h.__dict__.pop("release", None)
-
-
 def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
     streams = {f: Stream(eng, f.name) for f in plan.fifos}
     sinks: dict = {}
@@ -102,7 +94,7 @@ def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
         s = streams[f]
         for h in f._cons:
             ep = h.endpoint
-            _unbind(h)
+            h._rt = None
             if ep is None:
                 continue
             if isinstance(ep, (Worker, Link)):
@@ -111,7 +103,6 @@ def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
                               f"consumer end of fifo '{f.name}' in {who}", h)
                 r.owner = parties.get(ep)
                 h._rt = r
-                h.acquire, h.release = r.acquire, r.release    # for this run (see _unbind)
                 eng.reporters.append(r.occupancy)
             else:
                 if f not in sinks:
@@ -120,14 +111,13 @@ def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
                 h._rt = sinks[f]
         p = f._prod
         if p is not None:
-            _unbind(p)
+            p._rt = None
             if isinstance(p.endpoint, Worker):
                 pe = ProdEnd(eng, s, p.depth, p.shape, p.dtype, f.to_stream, f.pad_value,
                              f.repeat_count, f"producer end of fifo '{f.name}' in worker "
                                              f"'{p.endpoint.name}'", p)
                 pe.owner = parties.get(p.endpoint)
                 p._rt = pe
-                p.acquire, p.release = pe.acquire, pe.release
                 eng.reporters.append(pe.occupancy)
     for ln in plan.links:
         if ln.kind in ("split", "forward"):
@@ -359,7 +349,7 @@ def _execute(plan: Plan, rt: Runtime, arrays: list, scalars: list,
                 g.throw(greenlet.GreenletExit)
         for f in plan.fifos:
             for h in ([f._prod] if f._prod is not None else []) + f._cons:
-                _unbind(h)
+                h._rt = None
         eng.ctl = None
     if eng.interrupted is not None:
         exc, p = eng.interrupted, eng.interrupted_in
