@@ -65,6 +65,35 @@ def _kernel_loop(calls: int, with_kernel: bool):
     return Program(NPU1Col1(), rt, workers=[w]).resolve_program()
 
 
+def _host_kernel_loop(calls: int, with_kernel: bool):
+    """A core calling the project's host kernel maxpool2x2_ui8 (2 x 8 channels, next to
+    no work in C) ``calls`` times on the same buffers (or the same loop without it)."""
+    row = np.ndarray[(16,), np.dtype[np.uint8]]
+    half = np.ndarray[(8,), np.dtype[np.uint8]]
+    k = Kernel("maxpool2x2_ui8", "npu_kernels.o", [row, row, half, np.int32, np.int32])
+    of_in, of_out = ObjectFifo(row, name="in"), ObjectFifo(half, name="out")
+
+    def core(ci, co, kk):
+        a, b = ci.acquire(1), co.acquire(1)
+        if with_kernel:
+            for _ in range(calls):
+                kk(a, a, b, 2, 8)
+        else:
+            for _ in range(calls):
+                pass
+        ci.release(1)
+        co.release(1)
+
+    w = Worker(core, [of_in.cons(), of_out.prod(), k], while_true=False)
+
+    def seq(a, c, hi, ho):
+        hi.fill(a)
+        ho.drain(c, wait=True)
+
+    rt = Runtime(seq, [row, half, of_in.prod(), of_out.cons()])
+    return Program(NPU1Col1(), rt, workers=[w]).resolve_program()
+
+
 def run() -> list[dict]:
     rows = []
     n = 2000
@@ -96,6 +125,15 @@ def run() -> list[dict]:
                          "scalar, minus the same loop without the call"))
     finally:
         unregister_kernel("emu_bench_noop")
+    calls = 20000
+    rk, rb = _host_kernel_loop(calls, True), _host_kernel_loop(calls, False)
+    x, y = np.zeros(16, np.uint8), np.zeros(8, np.uint8)
+    tk = best_time(lambda: rk.run(x, y))
+    tb = best_time(lambda: rb.run(x, y))
+    rows.append(dict(name="emu_host_kernel_call_overhead", value=round((tk - tb) / calls * 1e6, 2),
+                     unit="us/call", note="project host kernel (maxpool2x2_ui8, 3 arrays + 2 "
+                     "int32, next to no C work) repeating a checked call: emulator + ctypes "
+                     "cost per call"))
     return rows
 
 

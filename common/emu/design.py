@@ -43,17 +43,19 @@ class Design:
         return out
 
     def run(self, *arrays, timeout: float | None = DEFAULT_TIMEOUT_S,
-            timeline: CostModel | None = None) -> list[np.ndarray]:
+            timeline: CostModel | None = None, profile: bool = False) -> list[np.ndarray]:
         """Run the runtime sequence once on ``arrays`` (one per sequence argument, used in
         place: numpy arrays of the declared dtype and size, never cast; None: zeros);
         returns the drained arrays in argument order. ``timeout``: seconds the run may
         take (default 600; None: no limit), past it RunTimeoutError. With a ``timeline``
         cost model the run is traced and ``self.last_timeline`` holds its modelled
-        timeline (see :mod:`common.emu.timeline`)."""
+        timeline (see :mod:`common.emu.timeline`). ``profile=True``: ``self.last_stats``
+        also holds the seconds spent in kernel calls and host DMA copies."""
         with emulated_aie():
             outs, stats = self.program.run_with_stats(*arrays, timeout=timeout,
                                                       name=self.path or "design",
-                                                      trace=timeline is not None)
+                                                      trace=timeline is not None,
+                                                      profile=profile)
         self.last_stats = stats
         self.runs += 1
         if timeline is not None:

@@ -75,6 +75,11 @@ class Engine:
         # scheduler itself); re-raised after the run is unwound, whatever else happened.
         self.interrupted: BaseException | None = None
         self.interrupted_in: Party | None = None
+        # Time accounting of a profiled run (seconds): inside kernel calls, in host DMA
+        # copies (fill and drain access patterns).
+        self.profile = False
+        self.kernel_s = 0.0
+        self.dma_s = 0.0
 
     # ---- parties ----------------------------------------------------------------
     def add_party(self, p: Party) -> Party:
@@ -87,8 +92,10 @@ class Engine:
         if not self.stopping and self.n_alive > 0 and self.n_blocked == self.n_alive:
             self._all_blocked()
 
-    def block(self, party: Party, waitlist: list, pred: Callable[[], bool], desc: str) -> None:
-        """Block ``party`` until ``pred()`` holds; raise StopRun on stop."""
+    def block(self, party: Party, waitlist: list, pred: Callable[[], bool],
+              desc: "str | Callable[[], str]") -> None:
+        """Block ``party`` until ``pred()`` holds; raise StopRun on stop. ``desc`` says
+        what it waits for (a callable: formatted only for a report)."""
         if self.stopping:
             raise StopRun()
         party.blocked, party.pred, party.waiting = True, pred, desc
@@ -127,7 +134,8 @@ class Engine:
         for p in self.parties:
             if p.blocked:
                 who = p.name if p.kind == "worker" else f"{p.kind} '{p.name}'"
-                lines.append(f"  {who} waits for {p.waiting}")
+                what = p.waiting() if callable(p.waiting) else p.waiting
+                lines.append(f"  {who} waits for {what}")
         lines.append("fifo occupancy:")
         for r in self.reporters:
             lines.append("  " + r())
@@ -174,6 +182,23 @@ class Engine:
             item.queued = True
             self._work.append(item)
 
+    def run_now(self, item) -> None:
+        """``schedule(item); pump()``, without the queue when nothing else waits in it."""
+        if self._pumping or self._work or item.queued:
+            self.schedule(item)
+            self.pump()
+            return
+        self._pumping = True
+        try:
+            item.work()
+            work = self._work
+            while work:
+                it = work.popleft()
+                it.queued = False
+                it.work()
+        finally:
+            self._pumping = False
+
     def pump(self) -> None:
         if self._pumping:
             return
@@ -192,66 +217,86 @@ class Engine:
 # Streams
 # ---------------------------------------------------------------------------------------
 class _Seg:
-    __slots__ = ("arr", "start", "end", "done")
+    """A pushed array: ``left`` readers still have to read past it, then ``done`` runs."""
 
-    def __init__(self, arr, start, end, done):
-        self.arr, self.start, self.end, self.done = arr, start, end, done
+    __slots__ = ("arr", "n", "left", "done")
+
+    def __init__(self, arr, n, left, done):
+        self.arr, self.n, self.left, self.done = arr, n, left, done
 
 
 class Stream:
     """The element stream of one fifo: producer pushes segments, readers pull at their pace.
 
-    A segment is dropped (and its ``done`` callback run, returning the producer buffer)
-    once every reader has read past it: the slowest reader back-pressures the producer.
+    Every reader keeps its own queue of the segments it has not read past (``segq``, with
+    ``off`` elements of the first one read; ``pos``: elements read in all). A push queues
+    the readers that can take data now (an object being assembled, ``partial``, or room,
+    ``pool``); the others pull when they get room. A segment is dropped (and its ``done``
+    callback run, returning the producer buffer) once every reader has read past it: the
+    slowest reader back-pressures the producer.
     """
 
     def __init__(self, eng: Engine, name: str):
         self.eng, self.name = eng, name
-        self.segs: deque = deque()
         self.end = 0
         self.readers: list = []
+        self.direct: list | None = None    # readers taking hand-offs (endpoints.hand_off)
+
+    def attach(self, reader) -> None:
+        reader.segq = deque()
+        reader.off = 0
+        reader.pos = 0
+        self.readers.append(reader)
 
     def push(self, arr: np.ndarray, done: Callable[[], None] | None = None) -> None:
-        n = arr.size
-        if not self.readers:
+        rd = self.readers
+        if not rd:
             if done is not None:
                 done()
             return
-        self.segs.append(_Seg(arr, self.end, self.end + n, done))
+        n = arr.size
+        seg = _Seg(arr, n, len(rd), done)
         self.end += n
-        for r in self.readers:
-            self.eng.schedule(r)
-
-    def read_into(self, pos: int, dst: np.ndarray) -> None:
-        take, i = dst.size, 0
-        s = self.segs[0]
-        if s.start == pos and s.end - pos == take:     # exactly the oldest segment
-            dst[:] = s.arr
-            return
-        for s in self.segs:
-            if s.end <= pos:
-                continue
-            o = pos - s.start
-            k = min(s.end - pos, take - i)
-            dst[i:i + k] = s.arr[o:o + k]
-            i += k
-            pos += k
-            if i == take:
-                return
-
-    def trim(self) -> None:
-        segs = self.segs
-        if not segs:
-            return
-        rd = self.readers
-        m = rd[0].pos if len(rd) == 1 else min(r.pos for r in rd)
-        while segs and segs[0].end <= m:
-            s = segs.popleft()
-            if s.done is not None:
-                s.done()
+        work = self.eng._work
+        for r in rd:
+            r.segq.append(seg)
+            if not r.queued and (r.partial is not None or r.pool):   # it can take some now
+                r.queued = True
+                work.append(r)
 
     def pending(self) -> int:
         return self.end - (min(r.pos for r in self.readers) if self.readers else self.end)
+
+
+def read_stream(r, dst: np.ndarray) -> None:
+    """Copy the next ``dst.size`` elements of reader ``r``'s stream into flat ``dst``
+    (that many must be pending), dropping the segments ``r`` reads past."""
+    q = r.segq
+    take = dst.size
+    off = r.off
+    r.pos += take
+    seg = q[0]
+    if off == 0 and seg.n == take:              # exactly the next segment
+        dst[:] = seg.arr
+        q.popleft()
+        seg.left -= 1
+        if seg.left == 0 and seg.done is not None:
+            seg.done()
+        return
+    i = 0
+    while i < take:
+        seg = q[0]
+        k = min(seg.n - off, take - i)
+        dst[i:i + k] = seg.arr[off:off + k]
+        i += k
+        off += k
+        if off == seg.n:
+            q.popleft()
+            off = 0
+            seg.left -= 1
+            if seg.left == 0 and seg.done is not None:
+                seg.done()
+    r.off = off
 
 
 class StreamWalk:
@@ -277,5 +322,19 @@ class StreamWalk:
         return out
 
 
-def alloc_pool(depth: int, shape, dtype) -> list[np.ndarray]:
-    return [np.zeros(shape, dtype) for _ in range(depth)]
+def alloc_pool(depth: int, shape, dtype, holder=None) -> list[np.ndarray]:
+    """``depth`` zeroed buffers of one endpoint. With ``holder`` (the design object the
+    endpoint serves, which outlives runs) every run gets the same arrays, zeroed again:
+    kernels then see the same buffers run after run (common.kernels.host reuses the
+    checks of a call with the same arrays)."""
+    if holder is None:
+        return [np.zeros(shape, dtype) for _ in range(depth)]
+    arrs = holder.__dict__.get("_emu_pool")
+    if arrs is None or len(arrs) != depth or arrs[0].shape != tuple(shape) \
+            or arrs[0].dtype != dtype:
+        arrs = [np.zeros(shape, dtype) for _ in range(depth)]
+        holder._emu_pool = arrs
+    else:
+        for a in arrs:
+            a.fill(0)
+    return list(arrs)

@@ -4,9 +4,11 @@ from __future__ import annotations
 import ctypes
 import importlib
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Callable
 
 import numpy as np
+from greenlet import getcurrent
 
 from .buffer import Buffer
 from .engine import current_party
@@ -23,6 +25,9 @@ class Registration:
     arg_types: tuple | None
     macs: Callable | None = None
     source: str = "user"
+    # cached(args) -> MACs, or None having run nothing: a provider's fast path for calls
+    # that repeat an already checked one (common.kernels.host); None: always call ``fn``.
+    cached: Callable | None = None
 
 
 _REG: dict[tuple, Registration] = {}
@@ -138,7 +143,8 @@ def lookup_kernel(symbol: str, arg_types: list | tuple | None = None) -> Registr
         fn = table[symbol]
         if _is_ctypes_fn(fn):
             fn = _ctypes_wrap(fn)
-        return Registration(symbol, fn, None, None, HOST_MODULE)
+        return Registration(symbol, fn, None, None, HOST_MODULE,
+                            getattr(fn, "cached", None))
     raise KernelError(
         f"no host implementation for kernel symbol '{symbol}'"
         + (f" with arg types ({', '.join(_fmt(k) for k in key)})" if key else "")
@@ -164,6 +170,7 @@ class Kernel:
         self._arg_types = list(arg_types or [])
         self.stack_size_override = stack_size_override
         self._key = norm_arg_types(self._arg_types)
+        self._nargs = len(self._arg_types)
         self._conv = [self._converter(t) for t in self._arg_types]
         self._arr_idx = tuple(i for i, t in enumerate(self._arg_types) if is_array_type(t)) \
             if self._arg_types else None
@@ -225,18 +232,37 @@ class Kernel:
         return self._reg
 
     def __call__(self, *args):
-        party = current_party()
+        party = getattr(getcurrent(), "party", None)       # current_party(), inlined
         if party is None or party.kind != "worker":
             raise DesignError(f"kernel '{self.symbol}' called outside a worker's core function")
-        if self._arg_types and len(args) != len(self._arg_types):
-            raise DesignError(f"kernel '{self.symbol}' takes {len(self._arg_types)} arguments, "
-                              f"{party.name} passed {len(args)}")
         reg = self._reg
         if reg is None or self._reg_version != _VERSION[0]:
             try:
                 reg = self.registration()
             except KernelError as e:
                 raise KernelError(f"{party.name}: {e}") from None
+        eng = party.eng
+        prof = eng.profile
+        if prof:
+            t0 = perf_counter()
+        cached = reg.cached
+        m = cached(args) if cached is not None and (
+            len(args) == self._nargs or not self._arg_types) else None
+        if m is None:
+            m = self._call(party, reg, args)
+        if prof:
+            eng.kernel_s += perf_counter() - t0
+        kc = party.kcalls
+        kc[self.symbol] = kc.get(self.symbol, 0) + 1
+        party.kmacs += m
+        if party.tlog is not None:
+            party.tlog.append(("k", self.symbol, m))
+
+    def _call(self, party, reg: Registration, args: tuple) -> int:
+        """Convert the arguments, run the implementation; returns the call's MACs."""
+        if self._arg_types and len(args) != len(self._arg_types):
+            raise DesignError(f"kernel '{self.symbol}' takes {len(self._arg_types)} arguments, "
+                              f"{party.name} passed {len(args)}")
         if reg.source != HOST_MODULE and self._conv:
             args = [c(a) for c, a in zip(self._conv, args)]
         elif self._arr_idx is None:
@@ -253,13 +279,8 @@ class Kernel:
         except Exception as e:
             raise KernelError(f"kernel '{self.symbol}' raised in {party.name}: "
                               f"{type(e).__name__}: {e}") from e
-        kc = party.kcalls
-        kc[self.symbol] = kc.get(self.symbol, 0) + 1
-        m = int(reg.macs(args)) if reg.macs is not None else (
+        return int(reg.macs(args)) if reg.macs is not None else (
             ret if type(ret) is int else self.macs_per_call)
-        party.kmacs += m
-        if party.tlog is not None:
-            party.tlog.append(("k", self.symbol, m))
 
     def __repr__(self) -> str:
         return f"Kernel({self.symbol!r}, [{', '.join(type_str(t) for t in self._arg_types)}])"

@@ -75,13 +75,16 @@ class ResolvedProgram:
         return tensors, scalars
 
     def run_with_stats(self, *arrays, timeout: float | None = DEFAULT_TIMEOUT_S,
-                       name: str = "", trace: bool = False) -> tuple[list, RunStats]:
+                       name: str = "", trace: bool = False,
+                       profile: bool = False) -> tuple[list, RunStats]:
         """Run once (``timeout`` seconds at most, None: no limit; ``name`` names the
-        design in errors; ``trace=True`` also logs what the timeline replays, slower);
+        design in errors; ``trace=True`` also logs what the timeline replays, slower;
+        ``profile=True`` times kernel calls and host DMA copies, see RunStats);
         returns the drained arrays and the run's statistics."""
         tensors, scalars = self.prepare_inputs(arrays)
         try:
-            stats = execute(self.plan, self.rt, tensors, scalars, timeout, name, trace)
+            stats = execute(self.plan, self.rt, tensors, scalars, timeout, name, trace,
+                            profile)
             outs = [rd._arr for rd in self.rt.tensor_args if rd.drained]
         finally:        # keep no reference to the caller's arrays, whatever happened
             for rd in self.rt.tensor_args:

@@ -39,9 +39,12 @@ class WorkerStats:
 
 @dataclass
 class RunStats:
-    """Per-run statistics: kernel calls and MACs per worker, wall time."""
+    """Per-run statistics: kernel calls and MACs per worker, wall time (seconds)."""
     workers: list = field(default_factory=list)
     wall_s: float = 0.0
+    loop_s: float = 0.0                # of wall_s, running the parties (rest: set-up, teardown)
+    kernel_s: float | None = None      # profiled runs: of loop_s, inside kernel calls
+    dma_s: float | None = None         # profiled runs: of loop_s, host DMA pattern copies
     trace_log: dict | None = None      # traced runs: {party name: [ops]}
     handle_rt: dict | None = None      # traced runs: id(fifo handle) -> run-time endpoint
 
@@ -97,7 +100,7 @@ def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
             if isinstance(ep, (Worker, Link)):
                 who = (f"worker '{ep.name}'" if isinstance(ep, Worker) else f"{ep.kind} link")
                 r = ObjReader(eng, s, h.depth, h.shape, h.dtype, h.cons_from_stream,
-                              f"consumer end of fifo '{f.name}' in {who}")
+                              f"consumer end of fifo '{f.name}' in {who}", h)
                 r.owner = parties.get(ep)
                 h._rt = r
                 eng.reporters.append(r.occupancy)
@@ -112,7 +115,7 @@ def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
             if isinstance(p.endpoint, Worker):
                 pe = ProdEnd(eng, s, p.depth, p.shape, p.dtype, f.to_stream, f.pad_value,
                              f.repeat_count, f"producer end of fifo '{f.name}' in worker "
-                                             f"'{p.endpoint.name}'")
+                                             f"'{p.endpoint.name}'", p)
                 pe.owner = parties.get(p.endpoint)
                 p._rt = pe
                 eng.reporters.append(pe.occupancy)
@@ -137,7 +140,7 @@ def _build(eng: Engine, plan: Plan, parties: dict) -> tuple[dict, dict]:
             of = ln.dsts[0].fifo
             sw = StreamWalk(of.to_stream, of.pad_value) if of.to_stream is not None else None
             JoinRT(eng, [(h._rt, off) for h, off in zip(ln.srcs, ln.offsets)], streams[of],
-                   ln.dsts[0].depth, of.shape, of.dtype, sw, of.repeat_count)
+                   ln.dsts[0].depth, of.shape, of.dtype, sw, of.repeat_count, ln)
     for f in plan.fifos:
         if f.init_values is not None:
             for v in f.init_values:
@@ -251,13 +254,14 @@ def _timeout_message(name: str, seconds: float, who: str) -> str:
 
 
 def execute(plan: Plan, rt: Runtime, arrays: list, scalars: list,
-            timeout: float | None = DEFAULT_TIMEOUT_S, name: str = "", trace: bool = False
-            ) -> RunStats:
+            timeout: float | None = DEFAULT_TIMEOUT_S, name: str = "", trace: bool = False,
+            profile: bool = False) -> RunStats:
     """Run the design once on host ``arrays`` (bound to the sequence's tensor arguments).
 
     ``timeout``: seconds the run may take (None: no limit); past it the run is stopped
     and :class:`RunTimeoutError` names ``name`` (the design), the limit and the party
     that was running. A KeyboardInterrupt stops the run and is re-raised as is.
+    ``profile=True`` also times the kernel calls and the host DMA copies (RunStats).
 
     Python's cyclic garbage collector is paused for the run: a run allocates many
     short-lived objects, and in a process with a large heap (torch and Brevitas models
@@ -272,7 +276,7 @@ def execute(plan: Plan, rt: Runtime, arrays: list, scalars: list,
         try:
             if timeout is not None:
                 deadline = _WATCHDOG.arm(timeout)
-            return _execute(plan, rt, arrays, scalars, timeout, name, trace)
+            return _execute(plan, rt, arrays, scalars, timeout, name, trace, profile)
         finally:
             if deadline is not None:
                 _WATCHDOG.disarm(deadline)
@@ -286,9 +290,12 @@ def execute(plan: Plan, rt: Runtime, arrays: list, scalars: list,
 
 
 def _execute(plan: Plan, rt: Runtime, arrays: list, scalars: list,
-             timeout: float | None = None, name: str = "", trace: bool = False) -> RunStats:
+             timeout: float | None = None, name: str = "", trace: bool = False,
+             profile: bool = False) -> RunStats:
     t0 = time.perf_counter()
     eng = Engine()
+    eng.profile = profile
+    loop_s = 0.0
     for rd, a in zip(rt.tensor_args, arrays):
         rd._arr = a
         rd.drained = False
@@ -324,7 +331,11 @@ def _execute(plan: Plan, rt: Runtime, arrays: list, scalars: list,
             p.glet.party = p
             glets.append(p.glet)
             eng.ready.append(p)
-        eng.schedule_loop()
+        t_loop = time.perf_counter()
+        try:
+            eng.schedule_loop()
+        finally:
+            loop_s = time.perf_counter() - t_loop
     except StopRun:
         pass
     except (KeyboardInterrupt, TimeLimit) as e:
@@ -352,7 +363,9 @@ def _execute(plan: Plan, rt: Runtime, arrays: list, scalars: list,
         raise EmulationError(f"party greenlet(s) did not stop: {alive}")
     if eng.error is not None and not eng.finished_ok:
         raise eng.error
-    stats = RunStats(wall_s=time.perf_counter() - t0)
+    stats = RunStats(wall_s=time.perf_counter() - t0, loop_s=loop_s)
+    if profile:
+        stats.kernel_s, stats.dma_s = eng.kernel_s, eng.dma_s
     if trace:
         stats.trace_log = {p.name: p.tlog for p in [host, *parties.values()]}
         stats.handle_rt = handle_rt

@@ -112,6 +112,21 @@ class TensorAccessPattern:
             _WALK_CACHE[key] = w
         return self._walk
 
+    def contiguous_start(self) -> int | None:
+        """First element when the walk visits one contiguous range in order (no padding),
+        so a transfer is a plain slice copy; None otherwise."""
+        if self.padding is not None:
+            return None
+        expect = 1
+        for n, st in zip(reversed(self.sizes), reversed(self.strides)):
+            if n == 0:
+                return self.offset
+            if n != 1:
+                if st != expect:
+                    return None
+                expect *= n
+        return self.offset
+
     def access_generator(self) -> Iterator[int]:
         return iter(int(i) for i in self.walk())
 

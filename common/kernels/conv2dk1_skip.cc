@@ -113,18 +113,23 @@ static void skip_impl(const uint8_t *in0, const uint8_t *in1, const int8_t *para
     npu_host::conv_rows(rs, 1, 1, IC_skip, W, params + (size_t)OC * IC + 4 * OC, OC, 0, OC,
                         true, accs);
   }
-  // all accumulators are in output row layout [OC/8][W][8], like skip and out
-  npu_srs_block(acc3, acc3, n_acc, shift, rounding, -128, 127);  // y3 (int8 range)
-  if (skip_in) {
-    npu_srs_block(accs, accs, n_acc, skip_conv_shift, rounding, -128, 127);  // projection
-    for (size_t i = 0; i < n_acc; ++i) acc3[i] += accs[i];
-  } else {  // uint8 skip -> int8 at the add scale (skip_conv_shift = skip_in_shift here)
-    accs = acc3 + n_acc;
-    for (size_t i = 0; i < n_acc; ++i) accs[i] = skip[i];
-    npu_srs_block(accs, accs, n_acc, skip_conv_shift, rounding, -128, 127);
-    for (size_t i = 0; i < n_acc; ++i) acc3[i] += accs[i];
+  // All accumulators are in output row layout [OC/8][W][8], like skip and out. One pass:
+  // y3 (int8 range) + the skip at the add scale (the projection, or the uint8/int8 skip
+  // requantized with skip_conv_shift = skip_in_shift), requantized to uint8 (ReLU).
+  // Computed into int32 chunks first: out may alias anything, which would stop the
+  // compiler from vectorizing.
+  const npu_host::Srs y3(shift, rounding, -128, 127), sk(skip_conv_shift, rounding, -128, 127),
+      add(skip_shift, rounding, 0, 255);
+  constexpr size_t CH = 256;
+  int32_t tmp[CH];
+  for (size_t i0 = 0; i0 < n_acc; i0 += CH) {
+    const size_t m = n_acc - i0 < CH ? n_acc - i0 : CH;
+    if (skip_in)
+      for (size_t j = 0; j < m; ++j) tmp[j] = add(y3(acc3[i0 + j]) + sk(accs[i0 + j]));
+    else
+      for (size_t j = 0; j < m; ++j) tmp[j] = add(y3(acc3[i0 + j]) + sk((int32_t)skip[i0 + j]));
+    for (size_t j = 0; j < m; ++j) out[i0 + j] = (uint8_t)tmp[j];
   }
-  npu_srs_block(acc3, out, n_acc, skip_shift, rounding, 0, 255);  // add -> ReLU
 }
 #endif
 

@@ -291,6 +291,33 @@ inline void conv_rows(const uint8_t *const *rows, int KY, int KX, int IC, int Wo
   if (a != acc) std::memcpy(acc, a, sizeof(int32_t) * (size_t)noc * Wout);
 }
 
+// npu_srs_block's arithmetic for one element with the shift and rounding decided once
+// and applied without branches, so a loop fusing several requantizations vectorizes.
+// Same results as npu_srs_block: shift > 0: a >> shift plus the rounding increment of
+// the dropped bits; shift = 0: a; shift < 0: a clamped to +-2^16, times 2^-shift; then
+// saturated to [lo, hi].
+struct Srs {
+  int32_t sh, mask, half, hu, clo, chi, mul, lo, hi;
+  Srs(int32_t shift, int32_t rounding, int32_t lo_, int32_t hi_) : lo(lo_), hi(hi_) {
+    const bool pos = shift > 0;
+    sh = pos ? shift : 0;
+    mask = pos ? (int32_t)((uint32_t(1) << shift) - 1u) : 0;
+    half = pos ? 1 << (shift - 1) : 1;  // the dropped bits are 0 unless shift > 0
+    hu = rounding == NPU_ROUND_HALF_UP ? -1 : 0;
+    clo = shift < 0 ? -(1 << 16) : INT32_MIN;
+    chi = shift < 0 ? (1 << 16) : INT32_MAX;
+    mul = shift < 0 ? 1 << (-shift) : 1;
+  }
+  int32_t operator()(int32_t a) const {
+    a = a < clo ? clo : (a > chi ? chi : a);
+    const int32_t q = a >> sh, r = a & mask;
+    const int32_t up_hu = (int32_t)(r >= half);
+    const int32_t up_he = ((int32_t)(r > half) | ((int32_t)(r == half) & q)) & 1;
+    const int32_t v = (q + ((up_hu & hu) | (up_he & ~hu))) * mul;
+    return v < lo ? lo : (v > hi ? hi : v);
+  }
+};
+
 // Requantize an accumulator row [C/8][W][8] into an output row of TO (same layout).
 template <typename TO>
 void store_row(const int32_t *acc, int W, int C, int32_t shift, int32_t rounding, TO *out) {
