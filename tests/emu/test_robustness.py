@@ -2,6 +2,7 @@
 and in an EmulationPool) as KeyboardInterrupt, arrays of the wrong dtype/size are refused
 instead of cast or skipped, and a design file that cannot load gives one line."""
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -211,14 +212,17 @@ def test_ctrl_c_stops_a_looping_run_within_a_second(spin, case):
 
 
 def _wait_ready(proc, n: int, limit: float = 30) -> None:
-    """Read ``n`` 'ready' lines from proc's stdout (each printed just before a loop)."""
+    """Read ``n`` 'ready' lines from proc's stdout (each printed just before a loop); fails
+    after ``limit`` seconds instead of blocking on a silent process."""
     end = time.monotonic() + limit
-    got = 0
-    while got < n:
-        assert time.monotonic() < end, "no ready line"
-        line = proc.stdout.readline()
-        assert line, f"process ended early: {proc.wait()} {proc.stderr.read()}"
-        got += line.strip() == "ready"
+    fd, seen = proc.stdout.fileno(), b""
+    while seen.count(b"ready\n") < n:
+        left = end - time.monotonic()
+        assert left > 0, f"no {n} ready lines in {limit} s: {seen!r}"
+        if select.select([fd], [], [], left)[0]:
+            chunk = os.read(fd, 4096)
+            assert chunk, f"process ended early: {proc.wait()} {proc.stderr.read()}"
+            seen += chunk
 
 
 def _children(pid: int) -> list[int]:
