@@ -39,16 +39,26 @@ def _chain(n_obj: int, workers: int, obj: int = 16):
     return Program(NPU1Col1(), rt, workers=ws).resolve_program()
 
 
-def _kernel_loop(calls: int, with_kernel: bool):
-    t = np.ndarray[(16,), np.dtype[np.int32]]
-    k = Kernel("emu_bench_noop", "noop.o", [t, t, np.int32])
-    of_in, of_out = ObjectFifo(t, name="in"), ObjectFifo(t, name="out")
+_I32x16 = np.ndarray[(16,), np.dtype[np.int32]]
+
+
+def _kernel_loop(calls: int, with_kernel: bool,
+                 kernel=("emu_bench_noop", "noop.o", [_I32x16, _I32x16, np.int32]),
+                 call=lambda k, a, b, i: k(a, b, i)):
+    """A core calling ``kernel`` (name, object file, argument types: the first is the input
+    buffer's, the last array type the output's) ``calls`` times as ``call(kernel, in
+    buffer, out buffer, i)``, or the same loop without the call. Default: a no-op
+    kernel(int32[16], int32[16], int32)."""
+    name, obj, arg_types = kernel
+    k = Kernel(name, obj, arg_types)
+    t_in, t_out = arg_types[0], [t for t in arg_types if t is not np.int32][-1]
+    of_in, of_out = ObjectFifo(t_in, name="in"), ObjectFifo(t_out, name="out")
 
     def core(ci, co, kk):
         a, b = ci.acquire(1), co.acquire(1)
         if with_kernel:
             for i in range(calls):
-                kk(a, b, i)
+                call(kk, a, b, i)
         else:
             for i in range(calls):
                 pass
@@ -61,37 +71,18 @@ def _kernel_loop(calls: int, with_kernel: bool):
         hi.fill(a)
         ho.drain(c, wait=True)
 
-    rt = Runtime(seq, [t, t, of_in.prod(), of_out.cons()])
+    rt = Runtime(seq, [t_in, t_out, of_in.prod(), of_out.cons()])
     return Program(NPU1Col1(), rt, workers=[w]).resolve_program()
+
+
+# the project's host kernel maxpool2x2_ui8 on 2 x 8 channels: next to no work in C
+_U8x16, _U8x8 = np.ndarray[(16,), np.dtype[np.uint8]], np.ndarray[(8,), np.dtype[np.uint8]]
+_MAXPOOL = ("maxpool2x2_ui8", "npu_kernels.o", [_U8x16, _U8x16, _U8x8, np.int32, np.int32])
 
 
 def _host_kernel_loop(calls: int, with_kernel: bool):
-    """A core calling the project's host kernel maxpool2x2_ui8 (2 x 8 channels, next to
-    no work in C) ``calls`` times on the same buffers (or the same loop without it)."""
-    row = np.ndarray[(16,), np.dtype[np.uint8]]
-    half = np.ndarray[(8,), np.dtype[np.uint8]]
-    k = Kernel("maxpool2x2_ui8", "npu_kernels.o", [row, row, half, np.int32, np.int32])
-    of_in, of_out = ObjectFifo(row, name="in"), ObjectFifo(half, name="out")
-
-    def core(ci, co, kk):
-        a, b = ci.acquire(1), co.acquire(1)
-        if with_kernel:
-            for _ in range(calls):
-                kk(a, a, b, 2, 8)
-        else:
-            for _ in range(calls):
-                pass
-        ci.release(1)
-        co.release(1)
-
-    w = Worker(core, [of_in.cons(), of_out.prod(), k], while_true=False)
-
-    def seq(a, c, hi, ho):
-        hi.fill(a)
-        ho.drain(c, wait=True)
-
-    rt = Runtime(seq, [row, half, of_in.prod(), of_out.cons()])
-    return Program(NPU1Col1(), rt, workers=[w]).resolve_program()
+    """A core calling maxpool2x2_ui8 ``calls`` times on the same buffers."""
+    return _kernel_loop(calls, with_kernel, _MAXPOOL, lambda k, a, b, i: k(a, a, b, 2, 8))
 
 
 def run() -> list[dict]:

@@ -191,11 +191,7 @@ class Engine:
         self._pumping = True
         try:
             item.work()
-            work = self._work
-            while work:
-                it = work.popleft()
-                it.queued = False
-                it.work()
+            self._drain()
         finally:
             self._pumping = False
 
@@ -204,13 +200,16 @@ class Engine:
             return
         self._pumping = True
         try:
-            work = self._work
-            while work:
-                it = work.popleft()
-                it.queued = False
-                it.work()
+            self._drain()
         finally:
             self._pumping = False
+
+    def _drain(self) -> None:
+        work = self._work
+        while work:
+            it = work.popleft()
+            it.queued = False
+            it.work()
 
 
 # ---------------------------------------------------------------------------------------
